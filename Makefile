@@ -1,0 +1,59 @@
+# Moments — the README's two commands (`make run`, `make test`) and helpers.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+STAMP := $(VENV)/.installed-stamp
+export MOMENTS_PORT ?= 8000
+
+.PHONY: run test bench lint format messages lock clean venv
+
+# The virtualenv, rebuilt when requirements.txt changes.
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## make run: migrate, seed the demo brand once, start web + Celery worker + beat (Ctrl-C stops all).
+run: $(STAMP)
+	$(MANAGE) migrate --noinput
+	$(MANAGE) seed_demo --if-empty
+	@echo ""
+	@echo "  Moments is starting at http://127.0.0.1:$(MOMENTS_PORT)/admin/  (health: /healthz)"
+	@echo "  Log in with one of the accounts above. Ctrl-C stops web, worker and beat."
+	@echo ""
+	$(BIN)/honcho start -f Procfile
+
+## make test: the whole suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL/CELERY_BROKER_URL are set).
+test: $(STAMP)
+	@mkdir -p test-results
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## make bench: the benchmarks under bench/ (PostgreSQL: DATABASE_URL, default the local server).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## make messages: refresh and compile the zh-hans translations (needs GNU gettext).
+messages: $(STAMP)
+	$(MANAGE) makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*' --no-obsolete
+	$(MANAGE) compilemessages --locale zh_Hans --ignore '.venv/*'
+
+## make lock: re-pin requirements.txt from requirements.in.
+lock:
+	rm -rf /tmp/moments-lock && $(PYTHON) -m venv /tmp/moments-lock
+	/tmp/moments-lock/bin/pip install --quiet -r requirements.in
+	( echo "# Pinned by 'make lock' from requirements.in. Edit requirements.in, not this file."; \
+	  /tmp/moments-lock/bin/pip freeze --disable-pip-version-check ) > requirements.txt
+
+clean:
+	rm -rf $(VENV) var test-results .pytest_cache .ruff_cache .coverage

@@ -1,0 +1,9 @@
+"""Campaigns, moments, variants, approval, dispatch and the associate's one-click page."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CampaignsConfig(AppConfig):
+    name = "campaigns"
+    verbose_name = _("Campaigns")

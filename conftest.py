@@ -1,0 +1,119 @@
+"""Shared fixtures: a two-region directory and a user per role."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from staff.models import Associate, Contact, Customer, CustomerTag, Department
+from staff.roles import APPROVER, MANAGER, MARKETING_ADMIN
+from staff.tests import factories
+
+
+@dataclass
+class Directory:
+    hq: Department
+    east: Department
+    east_store: Department
+    south: Department
+    south_store: Department
+    east_associate: Associate
+    south_associate: Associate
+    shared_customer: Customer
+    east_customer: Customer
+    south_customer: Customer
+    gold: CustomerTag
+    east_contact: Contact
+    south_contact: Contact
+
+
+@pytest.fixture
+def directory(db) -> Directory:
+    """HQ → East (Shanghai store) and South (Shenzhen store); one associate per
+    store; a customer of each, and one customer who added both."""
+    hq = factories.department("HQ", kind=Department.Kind.HEADQUARTERS)
+    east = factories.department("East", parent=hq, kind=Department.Kind.REGION)
+    south = factories.department("South", parent=hq, kind=Department.Kind.REGION)
+    east_store = factories.department("Shanghai IFC", parent=east)
+    south_store = factories.department("Shenzhen MixC", parent=south)
+    east_associate = factories.associate("Lily", departments=[east_store])
+    south_associate = factories.associate("Ken", departments=[south_store], verified=False)
+    shared = factories.customer("Grace")
+    east_customer = factories.customer("Amy")
+    south_customer = factories.customer("Coco")
+    gold = factories.tag("Gold")
+    east_contact = factories.contact(east_associate, east_customer, tags=[gold])
+    factories.contact(east_associate, shared)
+    south_contact = factories.contact(south_associate, south_customer)
+    factories.contact(south_associate, shared, tags=[gold])
+    return Directory(
+        hq,
+        east,
+        east_store,
+        south,
+        south_store,
+        east_associate,
+        south_associate,
+        shared,
+        east_customer,
+        south_customer,
+        gold,
+        east_contact,
+        south_contact,
+    )
+
+
+@pytest.fixture
+def marketing_admin(db):
+    return factories.user("marketing", role=MARKETING_ADMIN)
+
+
+@pytest.fixture
+def approver(db):
+    return factories.user("approver", role=APPROVER)
+
+
+@pytest.fixture
+def east_manager(directory):
+    return factories.user("east-manager", role=MANAGER, manages=[directory.east])
+
+
+@pytest.fixture
+def south_manager(directory):
+    return factories.user("south-manager", role=MANAGER, manages=[directory.south])
+
+
+# --- Browser tests (pytest-playwright with Debian's Chromium) -----------------
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+# Playwright's sync API keeps an event loop running in the test thread; Django's
+# ORM refuses to run there unless told the test process is single-threaded-safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not Path(CHROMIUM).exists():
+        reason = f"Chromium not found at {CHROMIUM}: install Debian's chromium (apt-get install chromium)."
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Browser tests must run in CI. {reason}")
+        pytest.skip(reason)
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        # Flags from the machine notes: no sandbox as root, and no background
+        # networking (the network is closed, so those connections only fail).
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }

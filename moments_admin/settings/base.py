@@ -1,0 +1,216 @@
+"""Settings for Moments, read once from the environment (see README, Configuration).
+
+Defaults need no external service: SQLite under ``var/``, kombu's filesystem
+broker under ``var/``, a local-memory cache. Point ``DATABASE_URL``,
+``CELERY_BROKER_URL`` and ``REDIS_URL`` at PostgreSQL and Redis for the real stack.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from moments_admin.env import env_bool, env_choice, env_int, env_list, env_str, env_time_zone
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("MOMENTS_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _local_secret_key() -> str:
+    """A per-checkout key kept in var/, so the embedded setup needs no configuration
+    and no key is committed. Production requires SECRET_KEY instead."""
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = env_str("SECRET_KEY", "") or _local_secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    # django-unfold must come before django.contrib.admin to take over its templates.
+    "unfold",
+    "unfold.contrib.filters",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "staff",
+    "campaigns",
+    "analytics",
+    "wecom",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "moments_admin.urls"
+WSGI_APPLICATION = "moments_admin.wsgi.application"
+ASGI_APPLICATION = "moments_admin.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'moments.sqlite3'}")
+try:
+    _database = dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+except ValueError as error:
+    raise ImproperlyConfigured(f"The environment variable DATABASE_URL is not a usable database URL: {error}") from None
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while the Celery worker writes; IMMEDIATE takes
+    # the write lock at BEGIN so concurrent writers wait instead of failing mid-way.
+    _database["CONN_MAX_AGE"] = 0
+    _database["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+elif _database["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "The environment variable DATABASE_URL must point at PostgreSQL (postgres://…) or SQLite (sqlite:///…)."
+    )
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (token cache and rate limits) -----------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    if urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
+        raise ImproperlyConfigured(
+            f"The environment variable REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}."
+        )
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "moments"),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "moments"}}
+
+# --- Celery -----------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if "://" not in CELERY_BROKER_URL:
+    raise ImproperlyConfigured(
+        f"The environment variable CELERY_BROKER_URL must be a broker URL such as redis://127.0.0.1:6379/1, "
+        f"got {CELERY_BROKER_URL!r}."
+    )
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport: messages are files in one folder shared by the
+    # web process, the worker and beat. Good for one machine, no server needed.
+    _broker_dir = VAR_DIR / "celery" / "broker"
+    _broker_dir.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True  # results live in our tables, not in a result backend
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150, minimum=1)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Auth -------------------------------------------------------------------
+AUTH_USER_MODEL = "staff.User"
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Language and time --------------------------------------------------------
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LANGUAGE_CODE = env_choice("LANGUAGE_CODE", "zh-hans", [code for code, _name in LANGUAGES])
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_time_zone("TIME_ZONE", "Asia/Shanghai")
+CELERY_TIMEZONE = TIME_ZONE
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media -----------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = VAR_DIR / "media"
+
+# Serve straight from the app folders, so `make run` needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
+
+# --- WeCom (the client and the sandbox arrive with the WeCom integration) ------
+WECOM_SANDBOX = env_bool("WECOM_SANDBOX", True)
+WECOM_BASE_URL = env_str("WECOM_BASE_URL", "http://127.0.0.1:8000/wecom-sandbox/cgi-bin/")
+WECOM_CORP_ID = env_str("WECOM_CORP_ID", "ww-sandbox-corp")
+WECOM_AGENT_ID = env_int("WECOM_AGENT_ID", 1000002, minimum=0)
+WECOM_SECRET = env_str("WECOM_SECRET", "sandbox-secret")
+WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "sandbox-token")
+WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "")
+if WECOM_ENCODING_AES_KEY and len(WECOM_ENCODING_AES_KEY) != 43:
+    raise ImproperlyConfigured(
+        "The environment variable WECOM_ENCODING_AES_KEY must be the 43-character EncodingAESKey "
+        f"from the WeCom console, got {len(WECOM_ENCODING_AES_KEY)} characters."
+    )
+
+# --- Admin (django-unfold) ----------------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": _("Moments"),
+    "SITE_HEADER": _("Moments"),
+    "SHOW_LANGUAGES": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])},
+}

@@ -1,0 +1,42 @@
+"""Production: the base settings, hardened. Adds no behaviour; requires secrets.
+
+DJANGO_SETTINGS_MODULE=moments_admin.settings.production
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from moments_admin.env import env_bool, env_int, env_list, env_str
+
+# Checked before base runs, so base never falls back to a generated key here.
+_secret_key = env_str("SECRET_KEY")
+if len(_secret_key) < 50 or len(set(_secret_key)) < 5:
+    raise ImproperlyConfigured("The environment variable SECRET_KEY must be a random string of at least 50 characters.")
+if env_bool("WECOM_SANDBOX", False):
+    raise ImproperlyConfigured("The WeCom sandbox cannot be enabled in production: unset WECOM_SANDBOX.")
+
+from .base import *  # noqa: E402,F403
+
+DEBUG = False
+SECRET_KEY = _secret_key
+WECOM_SANDBOX = False
+WECOM_BASE_URL = env_str("WECOM_BASE_URL", "https://qyapi.weixin.qq.com/cgi-bin/")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("The environment variable ALLOWED_HOSTS is required in production (comma-separated).")
+
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False

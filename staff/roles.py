@@ -1,0 +1,65 @@
+"""The roles of Moments, as Django groups with model permissions.
+
+Applied by data migrations (``staff.0002_roles`` and later ones that add models),
+so a fresh database always has them. Group names are stable identifiers; the
+admin shows them translated.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+MARKETING_ADMIN = "Marketing admin"
+APPROVER = "Approver"
+MANAGER = "Manager"
+
+ROLE_LABELS = {MARKETING_ADMIN: _("Marketing admin"), APPROVER: _("Approver"), MANAGER: _("Manager")}
+
+# Groups whose members see the whole directory; everyone else sees only the
+# subtrees of their ManagerAssignment rows (see staff.selectors).
+ROLES_WITH_FULL_SCOPE = (MARKETING_ADMIN, APPROVER)
+
+_ALL = ("view", "add", "change", "delete")
+_VIEW = ("view",)
+_DIRECTORY = (
+    "department",
+    "associate",
+    "associatedepartment",
+    "customer",
+    "customertaggroup",
+    "customertag",
+    "contact",
+    "contacttag",
+)
+
+# role -> {(app_label, model): actions}
+ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
+    MARKETING_ADMIN: {
+        **{("staff", model): _ALL for model in _DIRECTORY},
+        ("staff", "managerassignment"): _ALL,
+        ("staff", "user"): _VIEW,
+    },
+    APPROVER: {("staff", model): _VIEW for model in _DIRECTORY},
+    MANAGER: {
+        ("staff", model): _VIEW
+        for model in ("department", "associate", "associatedepartment", "customer", "contact", "contacttag")
+    },
+}
+
+
+def roles_sync(*, group_model, permission_model, role_permissions=None) -> None:
+    """Create the groups and set exactly the given permissions (default: the
+    current ``ROLE_PERMISSIONS``). A data migration passes its historical models
+    and a frozen copy of the grants, so replaying it never asks for permissions
+    of models that a later migration adds; each such migration passes its own."""
+    for role, grants in (role_permissions or ROLE_PERMISSIONS).items():
+        group, _created = group_model.objects.get_or_create(name=role)
+        wanted = []
+        for (app_label, model), actions in grants.items():
+            codenames = [f"{action}_{model}" for action in actions]
+            found = list(permission_model.objects.filter(content_type__app_label=app_label, codename__in=codenames))
+            if len(found) != len(codenames):
+                missing = set(codenames) - {permission.codename for permission in found}
+                raise RuntimeError(f"Permissions missing for role {role!r}: {sorted(missing)}")
+            wanted.extend(found)
+        group.permissions.set(wanted)
