@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import fresh_postgres_django, report  # noqa: E402
+from _support import fresh_postgres_django, report
 
 
 def main() -> None:
