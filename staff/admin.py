@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import DropdownFilter
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.paginator import InfinitePaginator
 
 from staff import selectors, services
 from staff.models import (
@@ -253,6 +254,8 @@ class CustomerAdmin(ScopedAdminMixin, ModelAdmin):
     list_filter_submit = True
     search_fields = ["=external_userid", "^name"]
     ordering = ["external_userid"]
+    # Millions of rows: page through without COUNT(*) over the whole table.
+    paginator = InfinitePaginator
     show_full_result_count = False
     readonly_fields = ["created_at"]
 
@@ -305,9 +308,11 @@ class ContactAdmin(ScopedAdminMixin, ModelAdmin):
     list_select_related = ["associate", "customer"]
     autocomplete_fields = ["associate", "customer"]
     inlines = [ContactTagInline]
+    # Tens of millions of rows: newest first by primary key (indexed; a global
+    # ORDER BY added_at would sort the table), and no COUNT(*) per page.
+    ordering = ["-pk"]
+    paginator = InfinitePaginator
     show_full_result_count = False
-    ordering = ["-added_at"]
-    date_hierarchy = None
 
     def scoped_queryset(self, request):
         return selectors.contacts_for_user(user=request.user)

@@ -44,6 +44,38 @@ def copy_text_lines(rows: Iterable[Sequence]) -> Iterable[str]:
         yield "\t".join([_copy_text(value) for value in row]) + "\n"
 
 
+# Bytes handed to the driver per read: large enough to amortise the Python calls.
+_STREAM_CHUNK = 1 << 20
+
+
+class _CopyStream(io.RawIOBase):
+    """A file-like object psycopg2's ``copy_expert`` reads COPY text from, built
+    lazily from a row iterator, ``BATCH_ROWS`` rows at a time."""
+
+    def __init__(self, rows, on_batch):
+        self._rows = rows
+        self._on_batch = on_batch
+        self._buffer = b""
+        self.rows = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            batch = list(itertools.islice(self._rows, BATCH_ROWS))
+            if not batch:
+                break
+            self._buffer += "".join(copy_text_lines(batch)).encode()
+            self.rows += len(batch)
+            if self._on_batch:
+                self._on_batch(len(batch))
+        if size < 0:
+            size = len(self._buffer)
+        chunk, self._buffer = self._buffer[:size], self._buffer[size:]
+        return chunk
+
+
 def _columns(model: type[Model], fields: Sequence[str]) -> list[str]:
     return [model._meta.get_field(name).column for name in fields]
 
@@ -66,12 +98,12 @@ def bulk_load(
     rows = iter(rows)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            sql = copy_sql(model, fields)
-            while batch := list(itertools.islice(rows, BATCH_ROWS)):
-                cursor.copy_expert(sql, io.StringIO("".join(copy_text_lines(batch))))
-                total += len(batch)
-                if on_batch:
-                    on_batch(len(batch))
+            # One COPY per table, fed as the rows are generated: the server inserts
+            # while Python produces the next rows (a COPY per batch would wait for
+            # the server to finish each batch before generating the next).
+            stream = _CopyStream(rows, on_batch)
+            cursor.copy_expert(copy_sql(model, fields), stream, size=_STREAM_CHUNK)
+            total = stream.rows
         else:
             quote = connection.ops.quote_name
             columns = ", ".join(quote(column) for column in _columns(model, fields))

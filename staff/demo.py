@@ -165,6 +165,9 @@ def directory_flush() -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+            # Inside a transaction with deferred foreign-key checks pending, TRUNCATE
+            # is refused; run those checks now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         else:
             for model in models:
