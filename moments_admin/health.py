@@ -1,4 +1,6 @@
-"""``GET /healthz``: can we reach the database and the broker? 200 or 503, JSON.
+"""``GET /healthz``: can we reach the database, the broker and the cache
+(Redis when configured: the WeCom token and rate limits live there)? 200 or
+503, JSON.
 
 Kept in the project package because it checks the wiring, not a domain.
 """
@@ -6,8 +8,10 @@ Kept in the project package because it checks the wiring, not a domain.
 from __future__ import annotations
 
 import logging
+import secrets
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -42,9 +46,20 @@ def _broker_status() -> str:
     return "ok"
 
 
+def _cache_status() -> str:
+    probe = secrets.token_hex(8)
+    try:
+        cache.set("healthz-probe", probe, timeout=10)
+        healthy = cache.get("healthz-probe") == probe
+    except Exception as error:
+        logger.warning("health: cache unreachable: %s", error)
+        return "error"
+    return "ok" if healthy else "error"
+
+
 @never_cache
 @require_GET
 def healthz(request):
-    checks = {"database": _database_status(), "broker": _broker_status()}
+    checks = {"database": _database_status(), "broker": _broker_status(), "cache": _cache_status()}
     healthy = all(status == "ok" for status in checks.values())
     return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)

@@ -102,7 +102,8 @@ def bulk_load(
             # while Python produces the next rows (a COPY per batch would wait for
             # the server to finish each batch before generating the next).
             stream = _CopyStream(rows, on_batch)
-            cursor.copy_expert(copy_sql(model, fields), stream, size=_STREAM_CHUNK)
+            # positional: under DEBUG, Django's CursorDebugWrapper takes no keywords here
+            cursor.copy_expert(copy_sql(model, fields), stream, _STREAM_CHUNK)
             total = stream.rows
         else:
             quote = connection.ops.quote_name

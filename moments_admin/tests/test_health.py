@@ -1,10 +1,10 @@
 from django.test import override_settings
 
 
-def test_healthz_reports_database_and_broker(client, db):
+def test_healthz_reports_database_broker_and_cache(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok", "cache": "ok"}
     assert "no-cache" in response["Cache-Control"]
 
 
@@ -12,7 +12,24 @@ def test_healthz_reports_database_and_broker(client, db):
 def test_healthz_is_503_when_the_broker_is_unreachable(client, db):
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {"status": "error", "database": "ok", "broker": "error"}
+    assert response.json()["status"] == "error"
+    assert response.json()["broker"] == "error"
+    assert response.json()["database"] == "ok"
+
+
+@override_settings(
+    CACHES={
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 1},
+        }
+    }
+)
+def test_healthz_is_503_when_the_cache_is_unreachable(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["cache"] == "error"
 
 
 def test_healthz_only_answers_get(client, db):
