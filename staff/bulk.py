@@ -102,8 +102,11 @@ def bulk_load(
             # while Python produces the next rows (a COPY per batch would wait for
             # the server to finish each batch before generating the next).
             stream = _CopyStream(rows, on_batch)
-            # positional: under DEBUG, Django's CursorDebugWrapper takes no keywords here
-            cursor.copy_expert(copy_sql(model, fields), stream, _STREAM_CHUNK)
+            # copy_expert is psycopg2's own: wrap it so a refused row raises Django's
+            # IntegrityError like every other query. Positional: under DEBUG,
+            # Django's CursorDebugWrapper takes no keywords here.
+            with connection.wrap_database_errors:
+                cursor.copy_expert(copy_sql(model, fields), stream, _STREAM_CHUNK)
             total = stream.rows
         else:
             quote = connection.ops.quote_name
