@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -10,3 +11,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
+
+if settings.WECOM_SANDBOX:
+    # The local WeCom stand-in (never in production: the production settings refuse it).
+    urlpatterns.append(path("wecom-sandbox/", include("wecom.sandbox.urls")))

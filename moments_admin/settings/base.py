@@ -200,6 +200,9 @@ if WECOM_ENCODING_AES_KEY and len(WECOM_ENCODING_AES_KEY) != 43:
         f"from the WeCom console, got {len(WECOM_ENCODING_AES_KEY)} characters."
     )
 
+if WECOM_SANDBOX:
+    INSTALLED_APPS.append("wecom.sandbox")
+
 # --- Admin (django-unfold) ----------------------------------------------------
 UNFOLD = {
     "SITE_TITLE": _("Moments"),

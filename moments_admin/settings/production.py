@@ -19,6 +19,7 @@ from .base import *  # noqa: E402,F403
 DEBUG = False
 SECRET_KEY = _secret_key
 WECOM_SANDBOX = False
+INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "wecom.sandbox"]  # noqa: F405
 WECOM_BASE_URL = env_str("WECOM_BASE_URL", "https://qyapi.weixin.qq.com/cgi-bin/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
 if not ALLOWED_HOSTS:
