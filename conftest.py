@@ -11,6 +11,8 @@ import pytest
 from staff.models import Associate, Contact, Customer, CustomerTag, Department
 from staff.roles import APPROVER, MANAGER, MARKETING_ADMIN
 from staff.tests import factories
+from wecom.client import client_from_settings
+from wecom.sandbox import models as sm
 
 
 @dataclass
@@ -117,3 +119,46 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-sync",
         ],
     }
+
+
+# --- The WeCom sandbox over real HTTP -------------------------------------------
+@pytest.fixture
+def wecom_base_url(live_server):
+    return f"{live_server.url}/wecom-sandbox/cgi-bin/"
+
+
+@pytest.fixture
+def wecom_client(wecom_base_url):
+    """The real client, pointed at the sandbox served by live_server."""
+    wecom = client_from_settings(base_url=wecom_base_url)
+    wecom.forget_token()
+    yield wecom
+    wecom.close()
+
+
+@pytest.fixture
+def sandbox_corp(transactional_db):
+    """HQ(1) → East(2) → Shanghai(3); HQ → South(4). Three members, four customers."""
+    sm.Department.objects.bulk_create(
+        [
+            sm.Department(id=1, name="品牌总部", parentid=0),
+            sm.Department(id=2, name="华东大区", parentid=1, order=1),
+            sm.Department(id=3, name="上海店", parentid=2),
+            sm.Department(id=4, name="华南大区", parentid=1, order=2),
+        ]
+    )
+    lily = sm.Member.objects.create(userid="lily", name="Lily", department=[3], main_department=3)
+    ken = sm.Member.objects.create(userid="ken", name="Ken", department=[4], main_department=4, is_verified=False)
+    sm.Member.objects.create(userid="mia", name="Mia", department=[3], main_department=3, is_licensed=False)
+    sm.Member.objects.create(userid="gone", name="Gone", department=[3], status=sm.Member.Status.LEFT)
+    group = sm.TagGroup.objects.create(group_id="etG1", name="会员等级", order=1)
+    gold = sm.Tag.objects.create(tag_id="etGold", group=group, name="金卡", order=1)
+    sm.Tag.objects.create(tag_id="etSilver", group=group, name="银卡", order=0)
+    sm.TagGroup.objects.create(group_id="etG2", name="兴趣", order=2)
+    customers = [sm.Customer.objects.create(external_userid=f"wm{i}", name=f"客户{i}") for i in range(4)]
+    follows = [sm.Follow.objects.create(member=lily, customer=c, createtime=1_700_000_000 + i, add_way=1,
+                                     state="store-3") for i, c in enumerate(customers[:3])]  # fmt: skip
+    sm.Follow.objects.create(member=ken, customer=customers[3], createtime=1_700_000_100)
+    sm.Follow.objects.create(member=ken, customer=customers[0], createtime=1_700_000_200)
+    sm.FollowTag.objects.create(follow=follows[0], tag=gold)
+    return {"lily": lily, "ken": ken, "customers": customers}

@@ -8,6 +8,7 @@ one entry per message (DESIGN.md §5.3).
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moments_admin.settings.base")
 
@@ -15,5 +16,9 @@ app = Celery("moments")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# The static beat entries. Filled by the dispatch, results-sync and roll-up work.
-app.conf.beat_schedule = {}
+# The static beat entries, all of them. (Dispatch, results sync and roll-ups join later.)
+app.conf.beat_schedule = {
+    # The directory changes slowly and callbacks apply changes as they happen;
+    # a nightly full sync catches what callbacks missed.
+    "directory-sync-nightly": {"task": "staff.tasks.directory_sync_task", "schedule": crontab(hour=3, minute=17)},
+}

@@ -9,12 +9,16 @@ from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import DropdownFilter
+from unfold.decorators import action
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.paginator import InfinitePaginator
 
@@ -28,6 +32,7 @@ from staff.models import (
     CustomerTag,
     CustomerTagGroup,
     Department,
+    DirectorySyncRun,
     ManagerAssignment,
     User,
 )
@@ -352,3 +357,43 @@ admin.site.unregister(Group)
 @admin.register(Group)
 class GroupAdmin(BaseGroupAdmin, ModelAdmin):
     pass
+
+
+@admin.register(DirectorySyncRun)
+class DirectorySyncRunAdmin(ModelAdmin):
+    """Each sync run and what it changed; the button starts one."""
+
+    list_display = ["started_at", "status", "stage", "finished_at", "changes", "error"]
+    list_filter = ["status"]
+    readonly_fields = ["status", "stage", "started_at", "finished_at", "checkpoint_userid", "counts", "error"]
+    actions_list = ["sync_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_sync_permission(self, request):
+        return request.user.has_perm("staff.add_directorysyncrun")
+
+    @admin.display(description=_("changes"))
+    def changes(self, obj):
+        return ", ".join(f"{name} {count}" for name, count in sorted(obj.counts.items()) if count) or "—"
+
+    @action(description=_("Sync from WeCom now"), url_path="sync-now", permissions=["sync"])
+    def sync_now(self, request):
+        changelist = "admin:staff_directorysyncrun_changelist"
+        if request.method == "POST":
+            from staff.tasks import directory_sync_task
+
+            transaction.on_commit(directory_sync_task.delay)
+            messages.success(request, _("The directory sync has started; refresh this page to follow it."))
+            return redirect(changelist)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Sync the directory from WeCom"),
+            "running": DirectorySyncRun.objects.filter(status=DirectorySyncRun.Status.RUNNING).exists(),
+            "cancel_url": redirect(changelist).url,
+        }
+        return TemplateResponse(request, "admin/staff/directory_sync_confirm.html", context)

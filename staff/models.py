@@ -292,3 +292,36 @@ class ManagerAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.department}"
+
+
+class DirectorySyncRun(models.Model):
+    """One run of the directory sync: progress, counts, and a checkpoint to resume from."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.RUNNING)
+    stage = models.CharField(_("stage"), max_length=32, blank=True)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Follows are synced in chunks of members in userid order; a resumed run skips
+    # the chunks up to and including this userid.
+    checkpoint_userid = models.CharField(_("checkpoint"), max_length=64, blank=True)
+    counts = models.JSONField(_("counts"), default=dict)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("directory sync")
+        verbose_name_plural = _("directory syncs")
+        ordering = ["-started_at"]
+        constraints = [
+            # At most one sync runs at a time.
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="running"), name="directory_sync_one_running"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {self.get_status_display()}"

@@ -38,6 +38,8 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         **{("staff", model): _ALL for model in _DIRECTORY},
         ("staff", "managerassignment"): _ALL,
         ("staff", "user"): _VIEW,
+        # "add" a sync run = start a sync from WeCom
+        ("staff", "directorysyncrun"): ("view", "add"),
     },
     APPROVER: {("staff", model): _VIEW for model in _DIRECTORY},
     MANAGER: {

@@ -194,6 +194,9 @@ WECOM_AGENT_ID = env_int("WECOM_AGENT_ID", 1000002, minimum=0)
 WECOM_SECRET = env_str("WECOM_SECRET", "sandbox-secret")
 WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "sandbox-token")
 WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "")
+# WeCom's API does not say whether an account is verified; admins keep the flag.
+# Associates that a sync creates start with this value.
+WECOM_NEW_ASSOCIATES_VERIFIED = env_bool("WECOM_NEW_ASSOCIATES_VERIFIED", True)
 if WECOM_ENCODING_AES_KEY and len(WECOM_ENCODING_AES_KEY) != 43:
     raise ImproperlyConfigured(
         "The environment variable WECOM_ENCODING_AES_KEY must be the 43-character EncodingAESKey "

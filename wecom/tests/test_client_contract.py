@@ -20,56 +20,25 @@ from wecom.errors import PermanentError, TransientError
 from wecom.sandbox.models import (
     AccessToken,
     Customer,
-    Department,
     Fault,
     Follow,
-    FollowTag,
-    Member,
     Message,
-    Tag,
-    TagGroup,
 )
 
 
 @pytest.fixture
-def base_url(live_server):
-    return f"{live_server.url}/wecom-sandbox/cgi-bin/"
+def base_url(wecom_base_url):
+    return wecom_base_url
 
 
 @pytest.fixture
-def client(base_url):
-    wecom = client_from_settings(base_url=base_url)
-    wecom.forget_token()
-    yield wecom
-    wecom.close()
+def client(wecom_client):
+    return wecom_client
 
 
 @pytest.fixture
-def corp(transactional_db):
-    """HQ(1) → East(2) → Shanghai(3); HQ → South(4). Three members, four customers."""
-    Department.objects.bulk_create(
-        [
-            Department(id=1, name="品牌总部", parentid=0),
-            Department(id=2, name="华东大区", parentid=1, order=1),
-            Department(id=3, name="上海店", parentid=2),
-            Department(id=4, name="华南大区", parentid=1, order=2),
-        ]
-    )
-    lily = Member.objects.create(userid="lily", name="Lily", department=[3], main_department=3)
-    ken = Member.objects.create(userid="ken", name="Ken", department=[4], main_department=4, is_verified=False)
-    Member.objects.create(userid="mia", name="Mia", department=[3], main_department=3, is_licensed=False)
-    Member.objects.create(userid="gone", name="Gone", department=[3], status=Member.Status.LEFT)
-    group = TagGroup.objects.create(group_id="etG1", name="会员等级", order=1)
-    gold = Tag.objects.create(tag_id="etGold", group=group, name="金卡", order=1)
-    Tag.objects.create(tag_id="etSilver", group=group, name="银卡", order=0)
-    TagGroup.objects.create(group_id="etG2", name="兴趣", order=2)
-    customers = [Customer.objects.create(external_userid=f"wm{i}", name=f"客户{i}") for i in range(4)]
-    follows = [Follow.objects.create(member=lily, customer=c, createtime=1_700_000_000 + i, add_way=1,
-                                     state="store-3") for i, c in enumerate(customers[:3])]  # fmt: skip
-    Follow.objects.create(member=ken, customer=customers[3], createtime=1_700_000_100)
-    Follow.objects.create(member=ken, customer=customers[0], createtime=1_700_000_200)
-    FollowTag.objects.create(follow=follows[0], tag=gold)
-    return {"lily": lily, "ken": ken, "customers": customers}
+def corp(sandbox_corp):
+    return sandbox_corp
 
 
 def raw_post(base_url, client, path, body: bytes | str):

@@ -1,0 +1,33 @@
+"""Celery tasks of the directory: thin, ids in, a service call."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from staff.sync import SyncAlreadyRunning, directory_sync
+from wecom.client import client_from_settings
+from wecom.errors import TransientError
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    # A full sync of 5M follows takes minutes; a run that fails resumes from its checkpoint.
+    soft_time_limit=3 * 3600,
+    time_limit=3 * 3600 + 300,
+    max_retries=5,
+)
+def directory_sync_task(self) -> dict:
+    try:
+        with client_from_settings() as client:
+            run = directory_sync(client=client)
+    except SyncAlreadyRunning:
+        logger.info("directory sync already running; skipping")
+        return {"skipped": "already running"}
+    except TransientError as error:
+        # WeCom busy or unreachable (or the sandbox not up yet): try again, resuming.
+        raise self.retry(exc=error, countdown=min(30 * 2**self.request.retries, 300)) from error
+    return {"run": run.pk, **run.counts}
