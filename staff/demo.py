@@ -24,7 +24,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from staff import bulk
+from common import bulk
 from staff.demo_data import (
     ADD_WAYS,
     GIVEN_NAMES,

@@ -5,9 +5,11 @@ import datetime as dt
 import pytest
 from django.db import IntegrityError, transaction
 
-from staff import bulk
-from staff.demo import ASSOCIATE_FIELDS
+from common import bulk
 from staff.models import Associate, Customer
+
+ASSOCIATE_FIELDS = ["id", "userid", "name", "avatar", "position", "main_department", "is_verified", "is_active",
+                    "deactivated_at", "created_at", "updated_at"]  # fmt: skip
 
 
 def _associate_row(pk, userid, *, verified=True):
