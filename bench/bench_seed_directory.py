@@ -1,8 +1,10 @@
 #!/usr/bin/env python
-"""seed_demo against a plain COPY of the same rows, in the same run (PostgreSQL).
+"""Seeding the WeCom sandbox against a plain COPY of the same rows, in the same run (PostgreSQL).
 
-1. ``seed_demo --associates A --contacts-per-associate C`` into an empty database
-   (generation in Python + COPY + constraint/index maintenance + ANALYZE).
+1. ``sandbox_seed --associates A --contacts-per-associate C`` into an empty database
+   (generation in Python + COPY + constraint/index maintenance + ANALYZE). This is
+   the bulk part of ``seed_demo``; the directory sync that follows it has its own
+   benchmark (bench_directory_sync.py).
 2. The rows it wrote are copied out to files, the tables emptied, and the same
    rows COPYed back in, into the same tables with the same indexes: the floor.
 
@@ -34,20 +36,19 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from staff.models import Associate, AssociateDepartment, Contact, ContactTag, Customer
+    from wecom.sandbox.models import Customer, Follow, FollowTag, Member
 
-    print(f"seed_demo --associates {args.associates} --contacts-per-associate {args.contacts_per_associate}")
+    print(f"sandbox_seed --associates {args.associates} --contacts-per-associate {args.contacts_per_associate}")
     started = time.perf_counter()
     call_command(
-        "seed_demo",
+        "sandbox_seed",
         associates=args.associates,
         contacts_per_associate=args.contacts_per_associate,
-        no_logins=True,
         no_progress=args.smoke,
     )
     seed_s = time.perf_counter() - started
 
-    models = [Associate, AssociateDepartment, Customer, Contact, ContactTag]  # load order (foreign keys)
+    models = [Member, Customer, Follow, FollowTag]  # load order (foreign keys)
     tables = [model._meta.db_table for model in models]
     counts = {}
     with tempfile.TemporaryDirectory() as folder, connection.cursor() as cursor:
@@ -64,8 +65,8 @@ def main() -> None:
         copy_s = time.perf_counter() - started
 
     rows = sum(counts.values())
-    print("rows: " + ", ".join(f"{table.removeprefix('staff_')} {count:,}" for table, count in counts.items()))
-    report("seed_demo", seed_s, "plain COPY of the same rows", copy_s, rows)
+    print("rows: " + ", ".join(f"{table.removeprefix('wecom_sandbox_')} {count:,}" for table, count in counts.items()))
+    report("sandbox_seed", seed_s, "plain COPY of the same rows", copy_s, rows)
 
 
 if __name__ == "__main__":

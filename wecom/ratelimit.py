@@ -105,3 +105,10 @@ class RedisTokenBucket:
             if time.monotonic() + wait > deadline:
                 raise RateLimited(None, f"rate limit: {key} needs {wait:.1f}s more", endpoint=key)
             time.sleep(wait)
+
+
+class Unlimited:
+    """No limit: for talking to our own sandbox (demo seeding, benchmarks), never to WeCom."""
+
+    def acquire(self, key: str, budget: Budget, *, cost: float = 1.0, max_wait: float = 5.0) -> None:
+        return None

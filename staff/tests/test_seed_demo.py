@@ -8,7 +8,16 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 
 from staff import selectors
-from staff.models import Associate, Contact, ContactTag, Customer, CustomerTagGroup, Department, User
+from staff.models import (
+    Associate,
+    Contact,
+    ContactTag,
+    Customer,
+    CustomerTagGroup,
+    Department,
+    DirectorySyncRun,
+    User,
+)
 
 
 def _seed(*extra, **options):
@@ -18,14 +27,15 @@ def _seed(*extra, **options):
 
 
 def _fingerprint():
+    """The brand by natural keys (database ids differ between runs)."""
     return (
-        list(Associate.objects.order_by("userid").values_list("userid", "name", "is_verified", "avatar")),
-        list(
-            Contact.objects.order_by("id").values_list(
-                "associate__userid", "customer__external_userid", "added_at", "add_way"
+        sorted(Associate.objects.values_list("userid", "name", "is_verified", "avatar")),
+        sorted(Contact.objects.values_list("associate__userid", "customer__external_userid", "added_at", "add_way")),
+        sorted(
+            ContactTag.objects.values_list(
+                "contact__associate__userid", "contact__customer__external_userid", "tag__name"
             )
-        ),
-        list(ContactTag.objects.order_by("id").values_list("contact_id", "tag__name")),
+        ),  # fmt: skip
     )
 
 
@@ -51,7 +61,22 @@ def test_it_builds_a_believable_brand(seeded):
     tier_group = CustomerTagGroup.objects.get(is_tier=True)
     tagged = ContactTag.objects.filter(tag__group=tier_group).values("contact").distinct().count()
     assert tagged == Contact.objects.count(), "every contact carries its customer's tier"
-    assert "Demo brand created" in seeded
+    assert "Demo brand ready" in seeded
+
+
+def test_the_directory_arrives_through_a_sync_from_the_sandbox(seeded):
+    from wecom.sandbox import models as sandbox
+
+    run = DirectorySyncRun.objects.get()
+    assert run.status == "succeeded" and run.counts["contacts_created"] == Contact.objects.count()
+    assert set(Associate.objects.values_list("userid", flat=True)) == set(
+        sandbox.Member.objects.values_list("userid", flat=True)
+    )
+    assert Contact.objects.count() == sandbox.Follow.objects.count()
+    unverified = set(sandbox.Member.objects.filter(is_verified=False).values_list("userid", flat=True))
+    assert (
+        unverified and set(Associate.objects.filter(is_verified=False).values_list("userid", flat=True)) == unverified
+    )
 
 
 def test_a_customer_has_one_tier_whoever_added_them(seeded):

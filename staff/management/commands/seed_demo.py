@@ -1,4 +1,4 @@
-"""``manage.py seed_demo``: create the demo brand (see staff.demo)."""
+"""``manage.py seed_demo``: the demo brand, built like production (see staff.demo)."""
 
 from __future__ import annotations
 
@@ -14,26 +14,20 @@ from staff.services import DirectoryError
 
 class Command(BaseCommand):
     help = (
-        "Create a believable demo brand: regions, stores, associates, customers, tags and contacts, "
-        "plus admin, approver and manager logins with generated passwords."
+        "Build the demo brand: seed the WeCom sandbox with regions, stores, associates, customers and tags, "
+        "sync the directory from it, and create admin, approver and manager logins with generated passwords."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--associates", type=int, default=demo.DemoSize.associates)
-        parser.add_argument("--contacts-per-associate", type=int, default=demo.DemoSize.contacts_per_associate)
-        parser.add_argument(
-            "--unverified-share",
-            type=float,
-            default=demo.DemoSize.unverified_share,
-            help="Share of associates whose account is unverified (0–1).",
-        )
-        parser.add_argument("--seed", type=int, default=demo.DemoSize.seed, help="Same seed, same brand.")
+        defaults = demo.DemoSize()
+        parser.add_argument("--associates", type=int, default=defaults.associates)
+        parser.add_argument("--contacts-per-associate", type=int, default=defaults.contacts_per_associate)
+        parser.add_argument("--unverified-share", type=float, default=defaults.unverified_share,
+                            help="Share of associates whose account is unverified (0–1).")  # fmt: skip
+        parser.add_argument("--seed", type=int, default=defaults.seed, help="Same seed, same brand.")
         parser.add_argument("--flush", action="store_true", help="Delete the existing directory first.")
-        parser.add_argument(
-            "--if-empty",
-            action="store_true",
-            help="Do nothing (and show the saved logins) when the directory already has data.",
-        )
+        parser.add_argument("--if-empty", action="store_true",
+                            help="Skip (showing the saved logins) when the directory already has data.")  # fmt: skip
         parser.add_argument("--no-logins", action="store_true", help="Do not create or reset the demo logins.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bars.")
 
@@ -44,10 +38,6 @@ class Command(BaseCommand):
             unverified_share=options["unverified_share"],
             seed=options["seed"],
         )
-        try:
-            size.validate()
-        except DirectoryError as error:
-            raise CommandError(str(error)) from None
         if options["if_empty"] and not demo.directory_is_empty():
             self.stdout.write("The directory already has data; not seeding again.")
             self._show_saved_logins()
@@ -56,41 +46,36 @@ class Command(BaseCommand):
             self.stdout.write("Removing the existing directory…")
             demo.directory_flush()
 
-        bars: list[tqdm] = []
+        bar: list[tqdm] = []
 
-        def progress(label: str, total: int):
+        def sync_progress(stage: str, done: int, total: int) -> None:
             if options["no_progress"]:
-                return None
-            for previous in bars:  # one table at a time: finish the previous bar
-                previous.close()
-            bar = tqdm(
-                total=total,
-                desc=f"{label:>12}",
-                unit=" rows",
-                unit_scale=True,
-                file=sys.stderr,
-                leave=True,
-                dynamic_ncols=True,
-            )
-            bars.append(bar)
-            return bar.update
+                return
+            if not bar:
+                bar.append(tqdm(total=total, desc="   sync from WeCom", unit=" members", file=sys.stderr))
+            bar[0].update(done - bar[0].n)
 
         started = time.perf_counter()
         try:
-            summary = demo.demo_directory_create(size=size, progress=progress, create_logins=not options["no_logins"])
+            summary = demo.demo_brand_create(
+                size=size,
+                progress=not options["no_progress"],
+                sync_progress=sync_progress,
+                create_logins=not options["no_logins"],
+            )
         except DirectoryError as error:
             raise CommandError(str(error)) from None
         finally:
-            for bar in bars:
-                bar.close()
+            for each in bar:
+                each.close()
         elapsed = time.perf_counter() - started
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo brand created in {elapsed:.1f} s: {summary.departments:,} departments, "
-                f"{summary.associates:,} associates, {summary.customers:,} customers, {summary.contacts:,} contacts, "
-                f"{summary.contact_tags:,} contact tags ({summary.rows / elapsed:,.0f} rows/s)."
-            )
-        )
+        counts = summary.sync_counts
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo brand ready in {elapsed:.1f} s: the WeCom sandbox holds {summary.sandbox['members']:,} members, "
+            f"{summary.sandbox['customers']:,} customers and {summary.sandbox['follows']:,} follows; the sync "
+            f"brought in {counts.get('associates_created', 0):,} associates, "
+            f"{counts.get('customers_created', 0):,} customers and {counts.get('contacts_created', 0):,} contacts."
+        ))  # fmt: skip
         if summary.logins:
             self._print_logins(summary.logins)
 

@@ -1,6 +1,6 @@
 """The vocabulary of the demo brand: regions and cities, malls, names, tags.
 
-Plain data for ``staff.demo``; edit freely, generation stays deterministic per seed.
+Plain data for ``wecom.sandbox.brand``; edit freely, generation stays deterministic per seed.
 """
 
 REGIONS = [

@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""Directory sync from the sandbox over real HTTP, against a plain COPY of the
+rows it wrote, in the same run (PostgreSQL).
+
+1. ``sandbox_seed`` a brand (not timed), start gunicorn serving the sandbox on
+   loopback, and time ``staff.sync.directory_sync`` through the real client. The
+   client is unthrottled here, to measure our code; the floor that WeCom's
+   documented 10,000 calls/min per API would impose is printed beside it.
+2. The app rows the sync wrote are copied out, the tables emptied, and the same
+   rows COPYed back into the same tables with the same indexes: the floor.
+
+    python bench/bench_directory_sync.py [--associates 10000] [--contacts-per-associate 500] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _support import ROOT, fresh_postgres_django, report
+
+WECOM_CALLS_PER_MINUTE = 10_000  # wecom-api.md §3.3: per enterprise, per API
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _serve(url: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": url, "WECOM_SANDBOX": "1", "DEBUG": "0"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "moments_admin.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--threads", "2", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    for _ in range(100):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.terminate()
+    sys.exit("the sandbox server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--associates", type=int, default=10_000)
+    parser.add_argument("--contacts-per-associate", type=int, default=500)
+    parser.add_argument("--smoke", action="store_true", help="tiny size (200 × 50), for CI")
+    args = parser.parse_args()
+    if args.smoke:
+        args.associates, args.contacts_per_associate = 200, 50
+
+    url = fresh_postgres_django()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from staff.models import Associate, AssociateDepartment, Contact, ContactTag, Customer
+    from staff.sync import directory_sync
+    from wecom.client import client_from_settings
+    from wecom.ratelimit import Unlimited
+
+    call_command("sandbox_seed", associates=args.associates, contacts_per_associate=args.contacts_per_associate,
+                 no_progress=True)  # fmt: skip
+    port = _free_port()
+    server = _serve(url, port)
+    calls = {"n": 0}
+
+    def count_calls(request):
+        calls["n"] += 1
+
+    try:
+        client = client_from_settings(base_url=f"http://127.0.0.1:{port}/wecom-sandbox/cgi-bin/", limiter=Unlimited())
+        client._http.event_hooks["request"].append(count_calls)
+        started = time.perf_counter()
+        run = directory_sync(client=client)
+        sync_s = time.perf_counter() - started
+        client.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    models = [Associate, AssociateDepartment, Customer, Contact, ContactTag]  # load order (foreign keys)
+    tables = [model._meta.db_table for model in models]
+    counts = {}
+    with tempfile.TemporaryDirectory() as folder, connection.cursor() as cursor:
+        for table in tables:
+            with open(Path(folder) / table, "w") as out:
+                cursor.copy_expert(f'COPY "{table}" TO STDOUT', out)
+            cursor.execute(f'SELECT count(*) FROM "{table}"')
+            counts[table] = cursor.fetchone()[0]
+        cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in reversed(tables)) + " CASCADE")
+        started = time.perf_counter()
+        for table in tables:
+            with open(Path(folder) / table) as source:
+                cursor.copy_expert(f'COPY "{table}" FROM STDIN', source)
+        copy_s = time.perf_counter() - started
+
+    rows = sum(counts.values())
+    print(f"sync run: {run.status}, {calls['n']:,} HTTP calls to the sandbox")
+    print("rows: " + ", ".join(f"{table.removeprefix('staff_')} {count:,}" for table, count in counts.items()))
+    report("directory sync over HTTP", sync_s, "plain COPY of the same rows", copy_s, rows)
+    floor = calls["n"] / WECOM_CALLS_PER_MINUTE * 60
+    print(f"at WeCom's documented {WECOM_CALLS_PER_MINUTE:,} calls/min, these calls alone take ≥ {floor:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
