@@ -47,7 +47,7 @@ format: $(STAMP)
 
 ## make messages: refresh and compile the zh-hans translations (needs GNU gettext).
 messages: $(STAMP)
-	$(MANAGE) makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*' --no-obsolete --no-fuzzy-matching
+	$(MANAGE) makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*' --no-obsolete
 	$(MANAGE) compilemessages --locale zh_Hans --ignore '.venv/*'
 
 ## make lock: re-pin requirements.txt from requirements.in.
