@@ -48,3 +48,40 @@ def report(label: str, measured_s: float, baseline_label: str, baseline_s: float
     print(f"{label}: {measured_s:.2f} s, {rows / measured_s:,.0f} rows/s")
     print(f"{baseline_label}: {baseline_s:.2f} s, {rows / baseline_s:,.0f} rows/s")
     print(f"ratio (lower is better): {measured_s / baseline_s:.2f}× the baseline")
+
+
+def size_arguments(parser, *, description: str) -> None:
+    parser.description = description
+    parser.add_argument("--associates", type=int, default=10_000)
+    parser.add_argument("--contacts-per-associate", type=int, default=500)
+    parser.add_argument("--smoke", action="store_true", help="tiny size (200 × 50), for CI")
+
+
+def apply_smoke(args) -> None:
+    if args.smoke:
+        args.associates, args.contacts_per_associate = 200, 50
+
+
+def copy_baseline(models) -> tuple[float, dict[str, int]]:
+    """Copy these tables' rows out, empty the tables, and time a plain COPY of the
+    same rows back into them (same indexes and constraints). ``models`` in load
+    order (parents first). Returns (seconds, rows per table)."""
+    import tempfile
+    import time
+
+    from django.db import connection
+
+    tables = [model._meta.db_table for model in models]
+    counts = {}
+    with tempfile.TemporaryDirectory() as folder, connection.cursor() as cursor:
+        for table in tables:
+            with open(Path(folder) / table, "w") as out:
+                cursor.copy_expert(f'COPY "{table}" TO STDOUT', out)
+            cursor.execute(f'SELECT count(*) FROM "{table}"')
+            counts[table] = cursor.fetchone()[0]
+        cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in reversed(tables)) + " CASCADE")
+        started = time.perf_counter()
+        for table in tables:
+            with open(Path(folder) / table) as source:
+                cursor.copy_expert(f'COPY "{table}" FROM STDIN', source)
+        return time.perf_counter() - started, counts

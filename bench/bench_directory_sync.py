@@ -19,14 +19,13 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import ROOT, fresh_postgres_django, report
+from _support import ROOT, apply_smoke, copy_baseline, fresh_postgres_django, report, size_arguments
 
 WECOM_CALLS_PER_MINUTE = 10_000  # wecom-api.md §3.3: per enterprise, per API
 
@@ -56,17 +55,13 @@ def _serve(url: str, port: int) -> subprocess.Popen:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--associates", type=int, default=10_000)
-    parser.add_argument("--contacts-per-associate", type=int, default=500)
-    parser.add_argument("--smoke", action="store_true", help="tiny size (200 × 50), for CI")
+    parser = argparse.ArgumentParser(formatter_class=argparse.RawDescriptionHelpFormatter)
+    size_arguments(parser, description=__doc__)
     args = parser.parse_args()
-    if args.smoke:
-        args.associates, args.contacts_per_associate = 200, 50
+    apply_smoke(args)
 
     url = fresh_postgres_django()
     from django.core.management import call_command
-    from django.db import connection
 
     from staff.models import Associate, AssociateDepartment, Contact, ContactTag, Customer
     from staff.sync import directory_sync
@@ -94,20 +89,7 @@ def main() -> None:
         server.wait(timeout=30)
 
     models = [Associate, AssociateDepartment, Customer, Contact, ContactTag]  # load order (foreign keys)
-    tables = [model._meta.db_table for model in models]
-    counts = {}
-    with tempfile.TemporaryDirectory() as folder, connection.cursor() as cursor:
-        for table in tables:
-            with open(Path(folder) / table, "w") as out:
-                cursor.copy_expert(f'COPY "{table}" TO STDOUT', out)
-            cursor.execute(f'SELECT count(*) FROM "{table}"')
-            counts[table] = cursor.fetchone()[0]
-        cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in reversed(tables)) + " CASCADE")
-        started = time.perf_counter()
-        for table in tables:
-            with open(Path(folder) / table) as source:
-                cursor.copy_expert(f'COPY "{table}" FROM STDIN', source)
-        copy_s = time.perf_counter() - started
+    copy_s, counts = copy_baseline(models)
 
     rows = sum(counts.values())
     print(f"sync run: {run.status}, {calls['n']:,} HTTP calls to the sandbox")

@@ -15,26 +15,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import fresh_postgres_django, report
+from _support import apply_smoke, copy_baseline, fresh_postgres_django, report, size_arguments
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--associates", type=int, default=10_000)
-    parser.add_argument("--contacts-per-associate", type=int, default=500)
-    parser.add_argument("--smoke", action="store_true", help="tiny size (200 × 50), for CI")
+    parser = argparse.ArgumentParser(formatter_class=argparse.RawDescriptionHelpFormatter)
+    size_arguments(parser, description=__doc__)
     args = parser.parse_args()
-    if args.smoke:
-        args.associates, args.contacts_per_associate = 200, 50
+    apply_smoke(args)
 
     fresh_postgres_django()
     from django.core.management import call_command
-    from django.db import connection
 
     from wecom.sandbox.models import Customer, Follow, FollowTag, Member
 
@@ -49,20 +44,7 @@ def main() -> None:
     seed_s = time.perf_counter() - started
 
     models = [Member, Customer, Follow, FollowTag]  # load order (foreign keys)
-    tables = [model._meta.db_table for model in models]
-    counts = {}
-    with tempfile.TemporaryDirectory() as folder, connection.cursor() as cursor:
-        for table in tables:
-            with open(Path(folder) / table, "w") as out:
-                cursor.copy_expert(f'COPY "{table}" TO STDOUT', out)
-            cursor.execute(f'SELECT count(*) FROM "{table}"')
-            counts[table] = cursor.fetchone()[0]
-        cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in reversed(tables)))
-        started = time.perf_counter()
-        for table in tables:
-            with open(Path(folder) / table) as source:
-                cursor.copy_expert(f'COPY "{table}" FROM STDIN', source)
-        copy_s = time.perf_counter() - started
+    copy_s, counts = copy_baseline(models)
 
     rows = sum(counts.values())
     print("rows: " + ", ".join(f"{table.removeprefix('wecom_sandbox_')} {count:,}" for table, count in counts.items()))

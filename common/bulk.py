@@ -161,3 +161,17 @@ def analyze(models: Sequence[type[Model]]) -> None:
     with connection.cursor() as cursor:
         for model in models:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+
+
+def truncate(models: Sequence[type[Model]]) -> None:
+    """Empty these tables: TRUNCATE on PostgreSQL (a DELETE of 10M rows takes
+    minutes), DELETE elsewhere. List children before parents."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Inside a transaction with deferred foreign-key checks pending, TRUNCATE is refused.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f"TRUNCATE {', '.join(quote(m._meta.db_table) for m in models)} RESTART IDENTITY CASCADE")
+        else:
+            for model in models:
+                cursor.execute(f"DELETE FROM {quote(model._meta.db_table)}")

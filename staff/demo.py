@@ -26,8 +26,9 @@ from django.contrib.auth.models import Group
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
+from common import bulk
 from staff.models import (
     Associate,
     AssociateDepartment,
@@ -75,19 +76,9 @@ def directory_is_empty() -> bool:
 
 
 def directory_flush() -> None:
-    """Remove the app's whole directory (demo reset). TRUNCATE on PostgreSQL: a
-    DELETE of 10M rows would take minutes."""
-    models = [ContactTag, Contact, AssociateDepartment, ManagerAssignment, Associate, Customer, CustomerTag,
-              CustomerTagGroup, Department, DirectorySyncRun]  # fmt: skip
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
-            # Inside a transaction with deferred foreign-key checks pending, TRUNCATE is refused.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        else:
-            for model in models:
-                cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
+    """Remove the app's whole directory (demo reset)."""
+    bulk.truncate([ContactTag, Contact, AssociateDepartment, ManagerAssignment, Associate, Customer, CustomerTag,
+                   CustomerTagGroup, Department, DirectorySyncRun])  # fmt: skip
 
 
 def _in_process_sandbox_client():

@@ -42,7 +42,20 @@ ENDPOINT_BUDGETS = {
 }
 
 
-class LocalTokenBucket:
+class _TokenBucket:
+    def _take(self, key: str, budget: Budget, cost: float) -> float:
+        """Take ``cost`` tokens if available and return 0, else return the wait in seconds."""
+        raise NotImplementedError
+
+    def acquire(self, key: str, budget: Budget, *, cost: float = 1.0, max_wait: float = 5.0) -> None:
+        deadline = time.monotonic() + max_wait
+        while (wait := self._take(key, budget, cost)) > 0:
+            if time.monotonic() + wait > deadline:
+                raise RateLimited(None, f"rate limit: {key} needs {wait:.1f}s more", endpoint=key)
+            time.sleep(wait)
+
+
+class LocalTokenBucket(_TokenBucket):
     """In-process buckets (threads share them; processes do not)."""
 
     def __init__(self):
@@ -50,7 +63,6 @@ class LocalTokenBucket:
         self._state: dict[str, tuple[float, float]] = {}
 
     def _take(self, key: str, budget: Budget, cost: float) -> float:
-        """Take ``cost`` tokens if available and return 0, else return the wait."""
         now = time.monotonic()
         with self._lock:
             tokens, stamp = self._state.get(key, (budget.burst, now))
@@ -60,13 +72,6 @@ class LocalTokenBucket:
                 return 0.0
             self._state[key] = (tokens, now)
             return (cost - tokens) / budget.rate
-
-    def acquire(self, key: str, budget: Budget, *, cost: float = 1.0, max_wait: float = 5.0) -> None:
-        deadline = time.monotonic() + max_wait
-        while (wait := self._take(key, budget, cost)) > 0:
-            if time.monotonic() + wait > deadline:
-                raise RateLimited(None, f"local rate limit: {key} needs {wait:.1f}s more", endpoint=key)
-            time.sleep(wait)
 
 
 # KEYS[1] bucket; ARGV: rate/s, burst, cost, now (s). Returns the wait in ms (0 = taken).
@@ -84,7 +89,7 @@ return math.ceil(wait * 1000)
 """
 
 
-class RedisTokenBucket:
+class RedisTokenBucket(_TokenBucket):
     """Buckets in Redis: every worker and web process draws from the same one.
     Time comes from the Redis server, so clocks of the workers do not matter."""
 
@@ -98,13 +103,6 @@ class RedisTokenBucket:
         now = seconds + micros / 1_000_000
         wait_ms = self._script(keys=[self._prefix + key], args=[budget.rate, budget.burst, cost, now])
         return int(wait_ms) / 1000.0
-
-    def acquire(self, key: str, budget: Budget, *, cost: float = 1.0, max_wait: float = 5.0) -> None:
-        deadline = time.monotonic() + max_wait
-        while (wait := self._take(key, budget, cost)) > 0:
-            if time.monotonic() + wait > deadline:
-                raise RateLimited(None, f"rate limit: {key} needs {wait:.1f}s more", endpoint=key)
-            time.sleep(wait)
 
 
 class Unlimited:
