@@ -198,6 +198,17 @@ class WeComClient:
     def external_contact_list(self, userid: str) -> list[str]:
         return self._call("GET", "externalcontact/list", params={"userid": userid}).get("external_userid", [])
 
+    def external_contact(self, external_userid: str) -> dict:
+        """externalcontact/get: the customer and every follow-up member (``follow_user``),
+        following ``next_cursor`` when a customer has more than 500 of them."""
+        params = {"external_userid": external_userid}
+        data = self._call("GET", "externalcontact/get", params=params)
+        follow_users = list(data.get("follow_user") or [])
+        while data.get("next_cursor"):
+            data = self._call("GET", "externalcontact/get", params={**params, "cursor": data["next_cursor"]})
+            follow_users.extend(data.get("follow_user") or [])
+        return {"external_contact": data.get("external_contact", {}), "follow_user": follow_users}
+
     def batch_get_by_user_pages(self, userids: list[str], *, limit: int = LIMIT_BATCH_GET_BY_USER):
         """Pages of ``external_contact_list`` (each item: external_contact + follow_info)."""
         if not 1 <= len(userids) <= BATCH_USERIDS:

@@ -177,6 +177,46 @@ def _customer_json(customer: Customer) -> dict:
     }
 
 
+EXTERNAL_CONTACT_FOLLOW_PAGE = 500  # externalcontact/get pages follow_user beyond 500 (wecom-api.md §4)
+INVALID_EXTERNAL_USERID = 40096
+
+
+@p.endpoint("externalcontact/get", method="GET")
+def externalcontact_get(request):
+    customer = Customer.objects.filter(external_userid=request.GET.get("external_userid", "")).first()
+    if customer is None:
+        raise p.SandboxError(INVALID_EXTERNAL_USERID, "invalid external userid")
+    follows = customer.follows.select_related("member").order_by("id")
+    if request.GET.get("cursor"):
+        (after,) = _decode_cursor(request.GET["cursor"], "g")
+        follows = follows.filter(id__gt=after)
+    page = list(follows[: EXTERNAL_CONTACT_FOLLOW_PAGE + 1])
+    more = len(page) > EXTERNAL_CONTACT_FOLLOW_PAGE
+    page = page[:EXTERNAL_CONTACT_FOLLOW_PAGE]
+    tags: dict[int, list[dict]] = {}
+    for follow_id, tag_id, name, group_name in FollowTag.objects.filter(follow_id__in=[f.id for f in page]).values_list(
+        "follow_id", "tag__tag_id", "tag__name", "tag__group__name"
+    ):
+        tags.setdefault(follow_id, []).append({"group_name": group_name, "tag_name": name, "type": 1, "tag_id": tag_id})
+    follow_user = [
+        {
+            "userid": f.member.userid,
+            "remark": f.remark,
+            "description": f.description,
+            "createtime": f.createtime,
+            "tags": tags.get(f.id, []),
+            "remark_corp_name": "",
+            "remark_mobiles": [],
+            "oper_userid": f.member.userid,
+            "add_way": f.add_way,
+            **({"state": f.state} if f.state else {}),
+        }
+        for f in page
+    ]
+    cursor = _encode_cursor("g", page[-1].id) if more else ""
+    return p.ok(external_contact=_customer_json(customer), follow_user=follow_user, next_cursor=cursor)
+
+
 @p.endpoint("externalcontact/batch/get_by_user", method="POST")
 def batch_get_by_user(request):
     body = p.parse_body(

@@ -13,6 +13,7 @@ ENDPOINTS = [
     api.user_list_id,
     api.get_follow_user_list,
     api.externalcontact_list,
+    api.externalcontact_get,
     api.batch_get_by_user,
     api.get_corp_tag_list,
     api.upload_attachment,

@@ -17,6 +17,7 @@ from PIL import Image
 
 from wecom.client import WeComClient, client_from_settings
 from wecom.errors import PermanentError, TransientError
+from wecom.sandbox import models as sm
 from wecom.sandbox.models import (
     AccessToken,
     Customer,
@@ -104,6 +105,25 @@ def test_follow_users_and_a_members_customers(client, corp):
     with pytest.raises(PermanentError) as unknown:
         client.external_contact_list("nobody")
     assert unknown.value.errcode == 40003
+
+
+def test_external_contact_lists_every_follow_up_member_with_tags(client, corp):
+    detail = client.external_contact("wm0")
+    assert detail["external_contact"]["name"] == "客户0"
+    follow = {f["userid"]: f for f in detail["follow_user"]}
+    assert set(follow) == {"lily", "ken"}
+    assert follow["lily"]["tags"] == [{"group_name": "会员等级", "tag_name": "金卡", "type": 1, "tag_id": "etGold"}]
+    assert follow["lily"]["state"] == "store-3" and follow["ken"]["createtime"] == 1_700_000_200
+    with pytest.raises(PermanentError) as caught:
+        client.external_contact("wm-nobody")
+    assert caught.value.errcode == 40096
+
+
+def test_external_contact_follows_the_cursor_beyond_500_members(client, corp):
+    members = sm.Member.objects.bulk_create([sm.Member(userid=f"m{i}", name=f"M{i}") for i in range(520)])
+    customer = sm.Customer.objects.get(external_userid="wm3")
+    sm.Follow.objects.bulk_create([sm.Follow(member=m, customer=customer, createtime=1) for m in members])
+    assert len(client.external_contact("wm3")["follow_user"]) == 521  # ken + 520
 
 
 def test_batch_get_by_user_pages_to_the_last_page(client, corp):
