@@ -26,6 +26,7 @@ from staff import selectors, services
 from staff.models import (
     Associate,
     AssociateDepartment,
+    CallbackEvent,
     Contact,
     ContactTag,
     Customer,
@@ -397,3 +398,19 @@ class DirectorySyncRunAdmin(ModelAdmin):
             "cancel_url": redirect(changelist).url,
         }
         return TemplateResponse(request, "admin/staff/directory_sync_confirm.html", context)
+
+
+@admin.register(CallbackEvent)
+class CallbackEventAdmin(ModelAdmin):
+    """WeCom callbacks as received and what applying them did."""
+
+    list_display = ["received_at", "event", "change_type", "applied_at", "outcome"]
+    list_filter = ["event", "change_type"]
+    search_fields = ["=key"]
+    readonly_fields = ["key", "event", "change_type", "payload", "received_at", "applied_at", "outcome"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -325,3 +325,32 @@ class DirectorySyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.started_at:%Y-%m-%d %H:%M} {self.get_status_display()}"
+
+
+class CallbackEvent(models.Model):
+    """A WeCom callback event as received (decrypted), applied once by a task.
+
+    ``key`` identifies the event so that WeCom's retries and replays are stored
+    once: its MsgId when it has one, else the fields that make an event unique
+    (wecom-api.md §6.3: dedupe by FromUserName + CreateTime for events).
+    """
+
+    key = models.CharField(_("key"), max_length=255, unique=True)
+    event = models.CharField(_("event"), max_length=64)
+    change_type = models.CharField(_("change type"), max_length=64, blank=True)
+    payload = models.JSONField(_("payload"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("WeCom callback")
+        verbose_name_plural = _("WeCom callbacks")
+        ordering = ["-received_at"]
+        indexes = [
+            # Serves the reconciler's "events not applied yet".
+            models.Index(fields=["received_at"], condition=models.Q(applied_at__isnull=True), name="callback_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event}/{self.change_type} {self.received_at:%Y-%m-%d %H:%M:%S}"

@@ -40,6 +40,7 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("staff", "user"): _VIEW,
         # "add" a sync run = start a sync from WeCom
         ("staff", "directorysyncrun"): ("view", "add"),
+        ("staff", "callbackevent"): _VIEW,
     },
     APPROVER: {("staff", model): _VIEW for model in _DIRECTORY},
     MANAGER: {

@@ -83,7 +83,7 @@ def directory_sync(*, client, progress: Progress | None = None, resume: bool = T
         _set_stage(run, "associates")
         _sync_associates(client, root, counts)
         _set_stage(run, "tags")
-        _sync_tags(client, counts)
+        tags_sync(client, counts)
         _set_stage(run, "contacts")
         _sync_contacts(client, run, counts, progress)
     except Exception as error:
@@ -220,7 +220,7 @@ def _sync_associates(client, root: int, counts: Counter) -> None:
 
 # --- tags --------------------------------------------------------------------------------
 @transaction.atomic
-def _sync_tags(client, counts: Counter) -> None:
+def tags_sync(client, counts: Counter) -> None:
     groups = client.corp_tag_list()
     existing_groups = {g.group_id: g for g in CustomerTagGroup.objects.all()}
     existing_tags = {t.tag_id: t for t in CustomerTag.objects.all()}
@@ -273,7 +273,7 @@ def _sync_contacts(client, run: DirectorySyncRun, counts: Counter, progress: Pro
     run.checkpoint_userid = ""
 
 
-def _customer_values(contact: dict) -> dict:
+def customer_values_from_api(contact: dict) -> dict:
     return {
         "name": (contact.get("name") or "")[:255],
         "type": contact.get("type", 1),
@@ -283,7 +283,7 @@ def _customer_values(contact: dict) -> dict:
     }
 
 
-def _contact_values(follow: dict) -> dict:
+def contact_values_from_follow(follow: dict) -> dict:
     return {
         "added_at": dt.datetime.fromtimestamp(int(follow.get("createtime") or 0), tz=dt.UTC),
         "remark": (follow.get("remark") or "")[:255],
@@ -309,7 +309,7 @@ def _apply_chunk(chunk: list[str], items: list[dict], counts: Counter) -> None:
         if associate is None:
             continue  # a member the associates stage did not see (outside the visible range)
         key = (associate, customer_pk[item["external_contact"]["external_userid"]])
-        wanted[key] = _contact_values(follow)
+        wanted[key] = contact_values_from_follow(follow)
         wanted_tags[key] = {tag_pk[t] for t in follow.get("tag_id") or [] if t in tag_pk}
 
     existing = {
@@ -345,7 +345,7 @@ def _upsert_customers(remote: dict[str, dict], counts: Counter) -> dict[str, int
         existing.update({c.external_userid: c for c in Customer.objects.filter(external_userid__in=batch)})
     new, changed = [], []
     for external_userid, contact in remote.items():
-        values = _customer_values(contact)
+        values = customer_values_from_api(contact)
         customer = existing.get(external_userid)
         if customer is None:
             new.append(Customer(external_userid=external_userid, **values))

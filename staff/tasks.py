@@ -31,3 +31,16 @@ def directory_sync_task(self) -> dict:
         # WeCom busy or unreachable (or the sandbox not up yet): try again, resuming.
         raise self.retry(exc=error, countdown=min(30 * 2**self.request.retries, 300)) from error
     return {"run": run.pk, **run.counts}
+
+
+@shared_task(bind=True, acks_late=True, soft_time_limit=60, time_limit=90, max_retries=8)
+def callback_event_apply_task(self, event_id: int) -> str:
+    """Apply one recorded callback event. Idempotent (acks_late is safe): an
+    applied event is skipped, and applying reconciles with WeCom's current state."""
+    from staff.callbacks import callback_event_apply
+
+    try:
+        with client_from_settings() as client:
+            return callback_event_apply(event_id=event_id, client=client).outcome
+    except TransientError as error:
+        raise self.retry(exc=error, countdown=min(15 * 2**self.request.retries, 300)) from error

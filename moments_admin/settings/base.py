@@ -22,18 +22,19 @@ VAR_DIR = Path(env_str("MOMENTS_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _local_secret_key() -> str:
-    """A per-checkout key kept in var/, so the embedded setup needs no configuration
-    and no key is committed. Production requires SECRET_KEY instead."""
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+def _local_secret(name: str, make) -> str:
+    """A per-checkout secret kept in var/, so the embedded setup needs no
+    configuration and no secret is committed. Production requires them from the
+    environment instead."""
+    secret_file = VAR_DIR / name
+    if not secret_file.exists():
+        secret_file.write_text(make())
+        secret_file.chmod(0o600)
+    return secret_file.read_text().strip()
 
 
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = env_str("SECRET_KEY", "") or _local_secret_key()
+SECRET_KEY = env_str("SECRET_KEY", "") or _local_secret("secret_key", lambda: secrets.token_urlsafe(50))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -193,7 +194,12 @@ WECOM_CORP_ID = env_str("WECOM_CORP_ID", "ww-sandbox-corp")
 WECOM_AGENT_ID = env_int("WECOM_AGENT_ID", 1000002, minimum=0)
 WECOM_SECRET = env_str("WECOM_SECRET", "sandbox-secret")
 WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "sandbox-token")
-WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "")
+# The callback key: from the WeCom console in production; for the sandbox, one per checkout.
+WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "") or (
+    _local_secret("wecom_aes_key", lambda: secrets.token_urlsafe(40)[:43].replace("-", "a").replace("_", "b"))
+    if WECOM_SANDBOX
+    else ""
+)
 # WeCom's API does not say whether an account is verified; admins keep the flag.
 # Associates that a sync creates start with this value.
 WECOM_NEW_ASSOCIATES_VERIFIED = env_bool("WECOM_NEW_ASSOCIATES_VERIFIED", True)

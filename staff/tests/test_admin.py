@@ -15,6 +15,7 @@ from django_celery_beat.models import (
 
 from staff.models import (
     Associate,
+    CallbackEvent,
     Contact,
     Customer,
     CustomerTag,
@@ -40,6 +41,7 @@ INSTANCES = {
     Contact: lambda d: d.east_contact,
     User: lambda d: User.objects.create_user("someone"),
     DirectorySyncRun: lambda d: DirectorySyncRun.objects.create(status="succeeded", counts={"contacts_created": 3}),
+    CallbackEvent: lambda d: CallbackEvent.objects.create(key="k", event="change_external_tag", payload={}),
     Group: lambda d: Group.objects.get(name="Manager"),
     IntervalSchedule: lambda d: _interval(),
     CrontabSchedule: lambda d: CrontabSchedule.objects.create(minute="0", hour="9"),
@@ -51,7 +53,7 @@ INSTANCES = {
 }
 
 
-READ_ONLY = {DirectorySyncRun}
+READ_ONLY = {DirectorySyncRun, CallbackEvent}
 
 
 def test_every_registered_model_has_a_smoke_row():
