@@ -163,3 +163,9 @@ def test_a_tag_change_resyncs_the_tag_library(synced, sandbox_corp):
 def test_an_event_for_an_unknown_associate_waits_for_the_sync(synced):
     event = _apply(_event_xml("add_external_contact", userid="newcomer"), synced)
     assert event.outcome.startswith("skipped: unknown associate")
+
+
+def test_callbacks_answer_503_until_a_key_is_configured(client, db, settings):
+    settings.WECOM_ENCODING_AES_KEY = ""
+    response = client.get(URL, {"msg_signature": "x", "timestamp": "1", "nonce": "n", "echostr": "e"})
+    assert response.status_code == 503
