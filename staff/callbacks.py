@@ -89,17 +89,21 @@ def _event_time(fields: dict) -> dt.datetime:
         return timezone.now()
 
 
-@transaction.atomic
 def _reconcile_contact(client, *, userid: str, external_userid: str, when: dt.datetime) -> str:
     associate = Associate.objects.filter(userid=userid.lower()).first()
     if associate is None or not external_userid:
         return "skipped: unknown associate (the next directory sync brings them)"
     try:
-        detail = client.external_contact(external_userid)
+        detail = client.external_contact(external_userid)  # outside any transaction
     except PermanentError as error:
         if error.errcode not in GONE_ERRCODES:
             raise
         detail = {"external_contact": {}, "follow_user": []}
+    with transaction.atomic():
+        return _apply_contact_detail(associate, external_userid, detail, when)
+
+
+def _apply_contact_detail(associate: Associate, external_userid: str, detail: dict, when: dt.datetime) -> str:
     follow = next((f for f in detail["follow_user"] if f.get("userid", "").lower() == associate.userid), None)
     contact = Contact.objects.filter(associate=associate, customer__external_userid=external_userid).first()
     if follow is None:

@@ -78,10 +78,12 @@ def directory_sync(*, client, progress: Progress | None = None, resume: bool = T
     run = _start_run(resume=resume)
     counts: Counter = Counter()
     try:
+        # Every API call happens outside a transaction: a transaction held across
+        # network calls blocks other writers (on SQLite, the whole database).
         _set_stage(run, "departments")
-        root = _sync_departments(client, counts)
+        root = _apply_departments(client.department_list(), counts)
         _set_stage(run, "associates")
-        _sync_associates(client, root, counts)
+        _apply_associates(client.user_list(root, fetch_child=True), counts)
         _set_stage(run, "tags")
         tags_sync(client, counts)
         _set_stage(run, "contacts")
@@ -108,9 +110,8 @@ def _set_stage(run: DirectorySyncRun, stage: str) -> None:
 
 # --- departments -------------------------------------------------------------------------
 @transaction.atomic
-def _sync_departments(client, counts: Counter) -> int:
+def _apply_departments(remote: list[dict], counts: Counter) -> int:
     """Upsert the tree; returns WeCom's root department id."""
-    remote = client.department_list()
     if not remote:
         raise DirectoryError("WeCom returned no departments: is the app's visible range empty?")
     ids = {d["id"] for d in remote}
@@ -152,8 +153,8 @@ def _sync_departments(client, counts: Counter) -> int:
 
 # --- associates -------------------------------------------------------------------------
 @transaction.atomic
-def _sync_associates(client, root: int, counts: Counter) -> None:
-    remote = {m["userid"].lower(): m for m in client.user_list(root, fetch_child=True)}
+def _apply_associates(members: list[dict], counts: Counter) -> None:
+    remote = {m["userid"].lower(): m for m in members}
     department_pk = dict(Department.objects.values_list("wecom_id", "pk"))
     existing = {a.userid: a for a in Associate.objects.all()}
     now = timezone.now()
@@ -219,9 +220,13 @@ def _sync_associates(client, root: int, counts: Counter) -> None:
 
 
 # --- tags --------------------------------------------------------------------------------
-@transaction.atomic
 def tags_sync(client, counts: Counter) -> None:
-    groups = client.corp_tag_list()
+    """Bring the tag library in step with WeCom's corp tags."""
+    _apply_tags(client.corp_tag_list(), counts)
+
+
+@transaction.atomic
+def _apply_tags(groups: list[dict], counts: Counter) -> None:
     existing_groups = {g.group_id: g for g in CustomerTagGroup.objects.all()}
     existing_tags = {t.tag_id: t for t in CustomerTag.objects.all()}
     seen_groups, seen_tags = set(), set()

@@ -183,3 +183,49 @@ def test_the_admin_button_confirms_then_starts_a_sync_after_commit(client, db, d
 def test_a_manager_cannot_start_a_sync(client, directory, east_manager):
     client.force_login(east_manager)
     assert client.post(reverse("admin:staff_directorysyncrun_sync_now")).status_code == 403
+
+
+class _NoTransactionClient:
+    """The real client, refusing to be called while a database transaction is
+    open: a transaction held across a network call blocks other writers (on
+    SQLite the whole database, so the sandbox could not even issue a token)."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            from django.db import connection
+
+            assert not connection.in_atomic_block, f"WeCom {name}() called inside a transaction"
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+def test_no_api_call_happens_inside_a_transaction(wecom_client, sandbox_corp):
+    guarded = _NoTransactionClient(wecom_client)
+    sync.directory_sync(client=guarded)
+    sm.Follow.objects.filter(customer__external_userid="wm1").delete()
+    sync.directory_sync(client=guarded)
+
+
+def test_callbacks_call_the_api_outside_transactions(wecom_client, sandbox_corp):
+    from staff import callbacks
+    from staff.models import CallbackEvent
+
+    sync.directory_sync(client=wecom_client)
+    fields = {"Event": "change_external_contact", "ChangeType": "add_external_contact", "UserID": "lily",
+              "ExternalUserID": "wm0", "CreateTime": "1", "FromUserName": "sys"}  # fmt: skip
+    event = CallbackEvent.objects.create(
+        key="k", event=fields["Event"], change_type=fields["ChangeType"], payload=fields
+    )
+    callbacks.callback_event_apply(event_id=event.pk, client=_NoTransactionClient(wecom_client))
+    tag_event = CallbackEvent.objects.create(
+        key="t", event="change_external_tag", payload={"Event": "change_external_tag"}
+    )
+    callbacks.callback_event_apply(event_id=tag_event.pk, client=_NoTransactionClient(wecom_client))
