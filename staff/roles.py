@@ -66,3 +66,14 @@ def roles_sync(*, group_model, permission_model, role_permissions=None) -> None:
                 raise RuntimeError(f"Permissions missing for role {role!r}: {sorted(missing)}")
             wanted.extend(found)
         group.permissions.set(wanted)
+
+
+def create_all_permissions(apps) -> None:
+    """In a data migration: create the permissions of every model so far (Django
+    creates them only after all migrations ran, in post_migrate)."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0)
+        app_config.models_module = None

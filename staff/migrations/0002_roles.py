@@ -1,9 +1,8 @@
 """Create the Marketing admin, Approver and Manager groups with their permissions."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from staff.roles import roles_sync
+from staff.roles import create_all_permissions, roles_sync
 
 _ALL = ("view", "add", "change", "delete")
 _DIRECTORY = ["department", "associate", "associatedepartment", "customer", "customertaggroup", "customertag",
@@ -26,10 +25,7 @@ ROLE_PERMISSIONS = {
 def create_roles(apps, schema_editor):
     # Permissions are normally created after all migrations ran (post_migrate);
     # create them now so the groups can reference them on a fresh database.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
+    create_all_permissions(apps)
     roles_sync(
         group_model=apps.get_model("auth", "Group"),
         permission_model=apps.get_model("auth", "Permission"),

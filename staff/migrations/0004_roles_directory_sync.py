@@ -1,14 +1,12 @@
 """Marketing admins may view and start directory syncs."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from staff.roles import create_all_permissions
 
 
 def grant(apps, schema_editor):
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
+    create_all_permissions(apps)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     permissions = Permission.objects.filter(
