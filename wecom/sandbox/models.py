@@ -180,3 +180,172 @@ class Fault(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint}: {self.errcode or self.http_status or 'fault'}"
+
+
+# --- Customer Moments -------------------------------------------------------------------------
+class MomentJob(models.Model):
+    """An ``add_moment_task`` job: created at once, resolved into a Moment when it
+    is done (``get_moment_task_result`` status 1 → 3, wecom-api.md §1.3)."""
+
+    class Status(models.IntegerChoices):
+        STARTED = 1
+        CREATING = 2
+        DONE = 3
+
+    jobid = models.CharField(max_length=64, unique=True)
+    request = models.JSONField()  # the add_moment_task body as received (validated)
+    status = models.PositiveSmallIntegerField(choices=Status.choices, default=Status.STARTED)
+    result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    ready_at = models.DateTimeField()  # the job is done when polled after this
+
+    def __str__(self) -> str:
+        return self.jobid
+
+
+class Moment(models.Model):
+    """A moment: an enterprise task (create_type 0, published by each executor)
+    or a member's personal post (create_type 1)."""
+
+    class CreateType(models.IntegerChoices):
+        ENTERPRISE = 0
+        PERSONAL = 1
+
+    moment_id = models.CharField(max_length=64, unique=True)
+    create_type = models.PositiveSmallIntegerField(choices=CreateType.choices)
+    creator = models.ForeignKey(Member, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    create_time = models.DateTimeField()
+    text = models.TextField(blank=True)
+    attachments = models.JSONField(default=list)  # add_moment_task's attachments[]
+    tag_ids = models.JSONField(default=list)  # visible only to customers with one of these tags
+    cancelled = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["create_time", "id"], name="sandbox_moment_time")]
+
+    @property
+    def visible_type(self) -> int:
+        return 0 if self.tag_ids else 1  # 0 partially visible, 1 public
+
+    def __str__(self) -> str:
+        return self.moment_id
+
+
+class MomentTask(models.Model):
+    """An executor of an enterprise moment and whether they published it."""
+
+    moment = models.ForeignKey(Moment, on_delete=models.CASCADE, related_name="tasks")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+", db_index=False)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["moment", "member"], name="sandbox_moment_task_unique")]
+        indexes = [models.Index(fields=["member", "moment"], name="sandbox_moment_task_member")]
+
+    @property
+    def publish_status(self) -> int:
+        return int(self.published_at is not None)
+
+    def __str__(self) -> str:
+        return f"{self.moment_id} → {self.member_id}"
+
+
+class MomentVisible(models.Model):
+    """The customers chosen as visible when a member published (get_moment_customer_list)."""
+
+    moment = models.ForeignKey(Moment, on_delete=models.CASCADE, db_index=False)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, db_index=False)
+
+    class Meta:
+        constraints = [
+            # Also serves the keyset pages: (moment, member, customer) > cursor.
+            models.UniqueConstraint(fields=["moment", "member", "customer"], name="sandbox_moment_visible_unique")
+        ]
+
+
+class FeedCount(models.Model):
+    """How many moments of ``member`` reached ``customer``'s feed on local ``day``.
+
+    The feed cap is enforced by one conditional upsert on this row
+    (``… ON CONFLICT DO UPDATE SET count = count + 1 WHERE count < cap``), never
+    read-then-write, so concurrent publishes cannot both take the last slot."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+    count = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "customer", "day"], name="sandbox_feed_count_unique")]
+
+
+class MomentDelivery(models.Model):
+    """A customer who got the moment in their feed (get_moment_send_result)."""
+
+    moment = models.ForeignKey(Moment, on_delete=models.CASCADE, db_index=False)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["moment", "member", "customer"], name="sandbox_moment_delivery_unique")
+        ]
+
+
+class MomentInteraction(models.Model):
+    """A like or a comment on one member's copy of a moment, by a customer or a member."""
+
+    class Kind(models.TextChoices):
+        LIKE = "like"
+        COMMENT = "comment"
+
+    moment = models.ForeignKey(Moment, on_delete=models.CASCADE, db_index=False)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    external_userid = models.CharField(max_length=64, blank=True)
+    userid = models.CharField(max_length=64, blank=True)
+    content = models.CharField(max_length=500, blank=True)
+    create_time = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["moment", "member", "create_time"], name="sandbox_interaction_post")]
+        constraints = [
+            # One like per person per post (a comment may repeat).
+            models.UniqueConstraint(
+                fields=["moment", "member", "external_userid", "userid"],
+                condition=models.Q(kind="like"),
+                name="sandbox_interaction_one_like",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(external_userid="") & ~models.Q(userid=""))
+                | (~models.Q(external_userid="") & models.Q(userid="")),
+                name="sandbox_interaction_one_actor",
+            ),
+        ]
+
+
+class RateWindow(models.Model):
+    """A fixed-window counter (e.g. add_moment_task: 10 per minute per enterprise),
+    claimed with a conditional upsert like FeedCount."""
+
+    key = models.CharField(max_length=64)
+    window = models.BigIntegerField()
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window"], name="sandbox_rate_window_unique")]
+
+
+class CallbackDelivery(models.Model):
+    """An event the sandbox pushed (or tried to push) to the app's callback URL."""
+
+    event = models.CharField(max_length=64)
+    change_type = models.CharField(max_length=64, blank=True)
+    payload = models.TextField()  # the plaintext XML
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
