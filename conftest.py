@@ -122,6 +122,14 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 # --- The WeCom sandbox over real HTTP -------------------------------------------
+@pytest.fixture(autouse=True)
+def _sandbox_test_settings(settings):
+    """Tests decide themselves when a sandbox event is pushed (callback_push), and
+    add_moment_task jobs finish at once unless a test says otherwise."""
+    settings.WECOM_SANDBOX_CALLBACK_URL = ""
+    settings.WECOM_SANDBOX_JOB_SECONDS = 0
+
+
 @pytest.fixture
 def wecom_base_url(live_server):
     return f"{live_server.url}/wecom-sandbox/cgi-bin/"

@@ -3,7 +3,6 @@ messages and JS-SDK tickets. Shapes, pagination and errcodes as in wecom-api.md.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
@@ -113,33 +112,19 @@ def user_list(request):
     return p.ok(userlist=[_member_json(m) for m in members])
 
 
-def _decode_cursor(cursor: str, prefix: str) -> tuple[int, ...]:
-    try:
-        kind, *numbers = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
-        if kind != prefix:
-            raise ValueError
-        return tuple(int(n) for n in numbers)
-    except (ValueError, UnicodeDecodeError):
-        raise p.SandboxError(p.INVALID_PARAMETER, "invalid parameter: invalid cursor") from None
-
-
-def _encode_cursor(prefix: str, *numbers: int) -> str:
-    return base64.urlsafe_b64encode(":".join([prefix, *map(str, numbers)]).encode()).decode()
-
-
 @p.endpoint("user/list_id", method="POST")
 def user_list_id(request):
     body = p.parse_body(request, {"cursor": p.Field(str), "limit": p.Field(int)})
     limit = p.clamp_limit(body.get("limit"), maximum=10000, default=10000, above_max="max")
     members = Member.objects.order_by("id")
     if body.get("cursor"):
-        (after,) = _decode_cursor(body["cursor"], "u")
+        (after,) = p.decode_cursor(body["cursor"], "u")
         members = members.filter(id__gt=after)
     page = list(members[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
     return p.ok(
-        next_cursor=_encode_cursor("u", page[-1].id) if more else "",
+        next_cursor=p.encode_cursor("u", page[-1].id) if more else "",
         dept_user=[{"userid": m.userid, "department": d} for m in page for d in m.department],
     )
 
@@ -188,7 +173,7 @@ def externalcontact_get(request):
         raise p.SandboxError(INVALID_EXTERNAL_USERID, "invalid external userid")
     follows = customer.follows.select_related("member").order_by("id")
     if request.GET.get("cursor"):
-        (after,) = _decode_cursor(request.GET["cursor"], "g")
+        (after,) = p.decode_cursor(request.GET["cursor"], "g")
         follows = follows.filter(id__gt=after)
     page = list(follows[: EXTERNAL_CONTACT_FOLLOW_PAGE + 1])
     more = len(page) > EXTERNAL_CONTACT_FOLLOW_PAGE
@@ -213,7 +198,7 @@ def externalcontact_get(request):
         }
         for f in page
     ]
-    cursor = _encode_cursor("g", page[-1].id) if more else ""
+    cursor = p.encode_cursor("g", page[-1].id) if more else ""
     return p.ok(external_contact=_customer_json(customer), follow_user=follow_user, next_cursor=cursor)
 
 
@@ -232,7 +217,7 @@ def batch_get_by_user(request):
     limit = p.clamp_limit(body.get("limit"), maximum=100, default=50, above_max="max")
     follows = Follow.objects.filter(member_id__in=list(members)).select_related("customer").order_by("member_id", "id")
     if body.get("cursor"):
-        member_id, follow_id = _decode_cursor(body["cursor"], "f")
+        member_id, follow_id = p.decode_cursor(body["cursor"], "f")
         follows = follows.filter(Q(member_id__gt=member_id) | Q(member_id=member_id, id__gt=follow_id))
     page = list(follows[: limit + 1])
     more = len(page) > limit
@@ -260,7 +245,7 @@ def batch_get_by_user(request):
         }
         for f in page
     ]
-    cursor = _encode_cursor("f", page[-1].member_id, page[-1].id) if more else ""
+    cursor = p.encode_cursor("f", page[-1].member_id, page[-1].id) if more else ""
     return p.ok(external_contact_list=items, next_cursor=cursor)
 
 

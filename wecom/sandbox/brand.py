@@ -32,7 +32,27 @@ from wecom.sandbox.brand_data import (
     SURNAMES,
     TAG_GROUPS,
 )
-from wecom.sandbox.models import AccessToken, Customer, Department, Follow, FollowTag, Member, Message, Tag, TagGroup
+from wecom.sandbox.models import (
+    AccessToken,
+    CallbackDelivery,
+    Customer,
+    Department,
+    FeedCount,
+    Follow,
+    FollowTag,
+    Media,
+    Member,
+    Message,
+    Moment,
+    MomentDelivery,
+    MomentInteraction,
+    MomentJob,
+    MomentTask,
+    MomentVisible,
+    RateWindow,
+    Tag,
+    TagGroup,
+)
 
 MAX_MEMBERS = 200_000
 MAX_FOLLOWS_PER_MEMBER = 20_000  # WeCom's expanded per-member ceiling (wecom-api.md §5)
@@ -120,7 +140,11 @@ def sandbox_is_empty() -> bool:
 
 def sandbox_flush() -> None:
     """Forget the whole sandbox corp."""
-    bulk.truncate([FollowTag, Follow, Tag, TagGroup, Customer, Member, Department, Message, AccessToken])
+    bulk.truncate(
+        [MomentInteraction, MomentDelivery, MomentVisible, FeedCount, MomentTask, Moment, MomentJob, RateWindow,
+         FollowTag, Follow, Tag, TagGroup, Customer, Member, Department, Message, Media, AccessToken,
+         CallbackDelivery]
+    )  # fmt: skip
 
 
 def _weighted_table(weights: list[tuple[object, int]]) -> list[object]:

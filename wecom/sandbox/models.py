@@ -223,12 +223,12 @@ class Moment(models.Model):
     class Meta:
         indexes = [models.Index(fields=["create_time", "id"], name="sandbox_moment_time")]
 
+    def __str__(self) -> str:
+        return self.moment_id
+
     @property
     def visible_type(self) -> int:
         return 0 if self.tag_ids else 1  # 0 partially visible, 1 public
-
-    def __str__(self) -> str:
-        return self.moment_id
 
 
 class MomentTask(models.Model):
@@ -242,12 +242,12 @@ class MomentTask(models.Model):
         constraints = [models.UniqueConstraint(fields=["moment", "member"], name="sandbox_moment_task_unique")]
         indexes = [models.Index(fields=["member", "moment"], name="sandbox_moment_task_member")]
 
+    def __str__(self) -> str:
+        return f"{self.moment_id} → {self.member_id}"
+
     @property
     def publish_status(self) -> int:
         return int(self.published_at is not None)
-
-    def __str__(self) -> str:
-        return f"{self.moment_id} → {self.member_id}"
 
 
 class MomentVisible(models.Model):
@@ -263,21 +263,27 @@ class MomentVisible(models.Model):
             models.UniqueConstraint(fields=["moment", "member", "customer"], name="sandbox_moment_visible_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.moment_id}/{self.member_id} → {self.customer_id}"
+
 
 class FeedCount(models.Model):
     """How many moments of ``member`` reached ``customer``'s feed on local ``day``.
 
     The feed cap is enforced by one conditional upsert on this row
-    (``… ON CONFLICT DO UPDATE SET count = count + 1 WHERE count < cap``), never
+    (``… ON CONFLICT DO UPDATE SET shown = shown + 1 WHERE shown < cap``), never
     read-then-write, so concurrent publishes cannot both take the last slot."""
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, db_index=False)
     day = models.DateField()
-    count = models.PositiveSmallIntegerField()
+    shown = models.PositiveSmallIntegerField()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["member", "customer", "day"], name="sandbox_feed_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} → {self.customer_id} on {self.day}: {self.shown}"
 
 
 class MomentDelivery(models.Model):
@@ -292,6 +298,9 @@ class MomentDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["moment", "member", "customer"], name="sandbox_moment_delivery_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.moment_id}/{self.member_id} → {self.customer_id}"
 
 
 class MomentInteraction(models.Model):
@@ -325,17 +334,23 @@ class MomentInteraction(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.external_userid or self.userid}"
+
 
 class RateWindow(models.Model):
     """A fixed-window counter (e.g. add_moment_task: 10 per minute per enterprise),
     claimed with a conditional upsert like FeedCount."""
 
-    key = models.CharField(max_length=64)
-    window = models.BigIntegerField()
-    count = models.PositiveIntegerField()
+    name = models.CharField(max_length=64)
+    window_start = models.BigIntegerField()  # Unix seconds // window length
+    used = models.PositiveIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["key", "window"], name="sandbox_rate_window_unique")]
+        constraints = [models.UniqueConstraint(fields=["name", "window_start"], name="sandbox_rate_window_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.window_start}: {self.used}"
 
 
 class CallbackDelivery(models.Model):
@@ -349,3 +364,6 @@ class CallbackDelivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.event}/{self.change_type}"

@@ -8,6 +8,7 @@ an errcode, never a 500.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import random
@@ -127,6 +128,21 @@ def clamp_limit(value, *, maximum: int, default: int, above_max: str = "default"
     if value > maximum:
         return default if above_max == "default" else maximum
     return value
+
+
+# --- cursors ------------------------------------------------------------------------------
+def decode_cursor(cursor: str, prefix: str) -> tuple[int, ...]:
+    try:
+        kind, *numbers = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
+        if kind != prefix:
+            raise ValueError
+        return tuple(int(n) for n in numbers)
+    except (ValueError, UnicodeDecodeError):
+        raise SandboxError(INVALID_PARAMETER, "invalid parameter: invalid cursor") from None
+
+
+def encode_cursor(prefix: str, *numbers: int) -> str:
+    return base64.urlsafe_b64encode(":".join([prefix, *map(str, numbers)]).encode()).decode()
 
 
 # --- tokens ---------------------------------------------------------------------------
