@@ -22,3 +22,15 @@ app.conf.beat_schedule = {
     # a nightly full sync catches what callbacks missed.
     "directory-sync-nightly": {"task": "staff.tasks.directory_sync_task", "schedule": crontab(hour=3, minute=17)},
 }
+
+
+@app.on_after_configure.connect
+def _sandbox_entries(sender, **kwargs):
+    """The demo's behaviour model runs each minute, only where the sandbox does."""
+    from django.conf import settings
+
+    if getattr(settings, "WECOM_SANDBOX", False) and getattr(settings, "WECOM_SANDBOX_BEHAVIOUR", False):
+        sender.conf.beat_schedule["wecom-sandbox-behaviour"] = {
+            "task": "wecom.sandbox.tasks.behaviour_tick_task",
+            "schedule": 60.0,
+        }

@@ -213,6 +213,15 @@ if WECOM_ENCODING_AES_KEY and len(WECOM_ENCODING_AES_KEY) != 43:
 
 if WECOM_SANDBOX:
     INSTALLED_APPS.append("wecom.sandbox")
+# The sandbox pushes its events (contact added or removed …) here, signed and
+# encrypted like WeCom; empty: it records them without pushing.
+WECOM_SANDBOX_CALLBACK_URL = env_str(
+    "WECOM_SANDBOX_CALLBACK_URL", WECOM_BASE_URL.replace("wecom-sandbox/cgi-bin/", "wecom/callback/")
+)
+# How long an add_moment_task job takes before get_moment_task_result says done.
+WECOM_SANDBOX_JOB_SECONDS = env_int("WECOM_SANDBOX_JOB_SECONDS", 2, minimum=0)
+# The demo's behaviour model (members publish their tasks, customers like): a beat entry each minute.
+WECOM_SANDBOX_BEHAVIOUR = env_bool("WECOM_SANDBOX_BEHAVIOUR", True)
 
 # --- Admin (django-unfold) ----------------------------------------------------
 UNFOLD = {

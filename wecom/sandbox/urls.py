@@ -1,8 +1,9 @@
-"""``/wecom-sandbox/cgi-bin/<WeCom path>``: the sandbox's WeCom API."""
+"""``/wecom-sandbox/cgi-bin/<WeCom path>``: the sandbox's WeCom API;
+``/wecom-sandbox/control/…``: its control plane (not part of WeCom)."""
 
 from django.urls import path
 
-from wecom.sandbox import api
+from wecom.sandbox import api, control, moments
 
 ENDPOINTS = [
     api.gettoken,
@@ -18,7 +19,36 @@ ENDPOINTS = [
     api.get_corp_tag_list,
     api.upload_attachment,
     api.message_send,
+    moments.add_moment_task,
+    moments.get_moment_task_result,
+    moments.cancel_moment_task,
+    moments.get_moment_list,
+    moments.get_moment_task,
+    moments.get_moment_customer_list,
+    moments.get_moment_send_result,
+    moments.get_moment_comments,
 ]
 
 app_name = "wecom_sandbox"
 urlpatterns = [path(f"cgi-bin/{view.wecom_path}", view, name=view.wecom_path) for view in ENDPOINTS]
+
+# The control plane: not WeCom's, clearly apart under control/.
+urlpatterns += [
+    path("control/", control.index, name="control"),
+    path("control/state", control.state, name="control-state"),
+    path("control/seed", control.seed, name="control-seed"),
+    path("control/reset", control.reset, name="control-reset"),
+    path("control/follows", control.follow_add, name="control-follow-add"),
+    path("control/follows/remove", control.follow_remove, name="control-follow-remove"),
+    path("control/members/<str:userid>", control.member_update, name="control-member"),
+    path("control/members/<str:userid>/publish", control.member_publish, name="control-member-publish"),
+    path("control/members/<str:userid>/moments", control.member_post, name="control-member-post"),
+    path("control/members/<str:userid>/messages", control.member_messages, name="control-member-messages"),
+    path("control/customers/<str:external_userid>/likes", control.customer_interact, {"kind": "like"},
+         name="control-customer-like"),
+    path("control/customers/<str:external_userid>/comments", control.customer_interact, {"kind": "comment"},
+         name="control-customer-comment"),
+    path("control/faults", control.faults, name="control-faults"),
+    path("control/tick", control.tick, name="control-tick"),
+    path("control/callbacks", control.callbacks, name="control-callbacks"),
+]  # fmt: skip

@@ -1,0 +1,25 @@
+"""The sandbox's Celery tasks: the demo's behaviour model and callback pushes."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from wecom.sandbox import behaviour, events
+from wecom.sandbox.models import CallbackDelivery
+
+PUSH_RETRIES = 5
+
+
+@shared_task(soft_time_limit=50, time_limit=60)
+def behaviour_tick_task() -> dict:
+    return behaviour.behaviour_tick()
+
+
+@shared_task(bind=True, max_retries=PUSH_RETRIES, acks_late=True)
+def callback_push_task(self, delivery_id: int) -> None:
+    """Push one event; retried with backoff while the app is down (as WeCom retries)."""
+    delivery = CallbackDelivery.objects.filter(pk=delivery_id, delivered_at__isnull=True).first()
+    if delivery is None:
+        return
+    if not events.callback_push(delivery):
+        raise self.retry(countdown=min(60, 5 * 2**self.request.retries))
