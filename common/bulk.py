@@ -8,12 +8,13 @@ the size. Values are written as given: the caller supplies every column
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import Model
 
 # 20k rows is a few MB of COPY text: large enough that per-statement overhead
@@ -120,6 +121,51 @@ def bulk_load(
                 if on_batch:
                     on_batch(len(batch))
     return total
+
+
+def insert_missing(*, model: type[Model], fields: Sequence[str], rows: Sequence[Sequence]) -> int:
+    """Insert the rows whose unique keys are not in the table yet; returns how many
+    were inserted. The database assigns primary keys.
+
+    On PostgreSQL the rows are COPYed into a temporary table, then moved with one
+    ``INSERT … SELECT … ON CONFLICT DO NOTHING``: the speed of COPY, and a row a
+    concurrent writer inserted meanwhile is skipped instead of failing the load.
+    Elsewhere, batched ``INSERT … ON CONFLICT DO NOTHING``.
+    """
+    if not rows:
+        return 0
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(column) for column in _columns(model, fields))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            stage = quote(f"stage_{model._meta.db_table}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {stage} AS SELECT {columns} FROM {table} WITH NO DATA")
+            try:
+                stream = _CopyStream(iter(rows), None)
+                with connection.wrap_database_errors:
+                    cursor.copy_expert(f"COPY {stage} ({columns}) FROM STDIN", stream, _STREAM_CHUNK)
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING"
+                )
+                inserted = cursor.rowcount
+            except BaseException:
+                # In a failed transaction the DROP fails too (and the rollback drops
+                # the table anyway): keep the first error.
+                with contextlib.suppress(DatabaseError):
+                    cursor.execute(f"DROP TABLE {stage}")
+                raise
+            cursor.execute(f"DROP TABLE {stage}")
+            return inserted
+        placeholders = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"
+        adapt = _adapters(model, fields)
+        inserted = 0
+        for start in range(0, len(rows), BATCH_ROWS):
+            batch = rows[start : start + BATCH_ROWS]
+            cursor.executemany(sql, [tuple(a(v) for a, v in zip(adapt, row, strict=True)) for row in batch])
+            inserted += cursor.rowcount
+        return inserted
 
 
 def _adapters(model: type[Model], fields: Sequence[str]) -> list[Callable]:

@@ -160,7 +160,8 @@ def demo_brand_create(
     )
     summary = DemoSummary(sandbox=json.loads(output))
     with _connection_kept_open(), _in_process_sandbox_client() as client:
-        run = directory_sync(client=client, progress=sync_progress, resume=False)
+        # In-process, the sandbox runs on the caller's thread and connection: no prefetch threads.
+        run = directory_sync(client=client, progress=sync_progress, resume=False, prefetch=0)
     summary.sync_counts = run.counts
     unverified = summary.sandbox["unverified"]
     for start in range(0, len(unverified), 2000):

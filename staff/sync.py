@@ -9,20 +9,26 @@ transaction: a second run writes nothing, and what disappeared is soft-deleted
 checkpoint, so a run that dies half-way is resumed by the next one without
 duplicates (natural keys are unique in the database anyway).
 
-Memory is bounded by one chunk: 100 members' follows (about 50k rows at 500 each).
+The next chunks are fetched in threads while one is written (``PREFETCH_CHUNKS``),
+so the network and the database work at once. Memory is bounded by the chunks in
+flight: 100 members' follows each (about 50k rows at 500 each).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterable
+import threading
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
+from common import bulk
 from staff.models import (
     Associate,
     AssociateDepartment,
@@ -42,6 +48,8 @@ CHUNK_MEMBERS = 100  # batch/get_by_user takes at most 100 userids
 # Lookups by key in batches: SQLite caps bound parameters, and long IN lists plan badly.
 LOOKUP_BATCH = 2000
 WRITE_BATCH = 2000
+# Chunks fetched ahead while the current one is written (threads; HTTP only).
+PREFETCH_CHUNKS = 2
 # A run still "running" after this long lost its worker: it is failed and resumed.
 ABANDONED_AFTER = dt.timedelta(hours=6)
 
@@ -73,7 +81,9 @@ def _start_run(*, resume: bool) -> DirectorySyncRun:
         raise SyncAlreadyRunning("A directory sync is already running.") from None
 
 
-def directory_sync(*, client, progress: Progress | None = None, resume: bool = True) -> DirectorySyncRun:
+def directory_sync(
+    *, client, progress: Progress | None = None, resume: bool = True, prefetch: int = PREFETCH_CHUNKS
+) -> DirectorySyncRun:
     """Run a sync to the end; returns the finished run (its ``counts`` say what changed)."""
     run = _start_run(resume=resume)
     counts: Counter = Counter()
@@ -87,7 +97,7 @@ def directory_sync(*, client, progress: Progress | None = None, resume: bool = T
         _set_stage(run, "tags")
         tags_sync(client, counts)
         _set_stage(run, "contacts")
-        _sync_contacts(client, run, counts, progress)
+        _sync_contacts(client, run, counts, progress, prefetch)
     except Exception as error:
         run.status = DirectorySyncRun.Status.FAILED
         run.error = f"{type(error).__name__}: {error}"
@@ -259,15 +269,47 @@ def _apply_tags(groups: list[dict], counts: Counter) -> None:
 
 
 # --- follows: customers, contacts and their tags ----------------------------------------
-def _sync_contacts(client, run: DirectorySyncRun, counts: Counter, progress: Progress | None) -> None:
+def _fetched(client, chunks: list[list[str]], prefetch: int) -> Iterator[tuple[list[str], list[dict]]]:
+    """Each chunk with its follows, in order. ``prefetch`` chunks are fetched ahead in
+    threads while the caller writes the current one, so the network and the
+    database work at the same time; memory stays bounded by the chunks in flight."""
+
+    def fetch(chunk: list[str]) -> list[dict]:
+        try:
+            return [item for page in client.batch_get_by_user_pages(chunk) for item in page]
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connections.close_all()  # an in-process transport may have opened one
+
+    if prefetch <= 0:
+        for chunk in chunks:
+            yield chunk, fetch(chunk)
+        return
+    with ThreadPoolExecutor(max_workers=prefetch, thread_name_prefix="directory-fetch") as pool:
+        pending: deque = deque()
+        upcoming = iter(chunks)
+        for chunk in itertools.islice(upcoming, prefetch):
+            pending.append((chunk, pool.submit(fetch, chunk)))
+        try:
+            while pending:
+                chunk, future = pending.popleft()
+                items = future.result()
+                following = next(upcoming, None)
+                if following is not None:
+                    pending.append((following, pool.submit(fetch, following)))
+                yield chunk, items
+        finally:
+            for _chunk, future in pending:
+                future.cancel()
+
+
+def _sync_contacts(client, run: DirectorySyncRun, counts: Counter, progress: Progress | None, prefetch: int) -> None:
     userids = sorted(u.lower() for u in client.follow_user_list())
     chunks = [userids[i : i + CHUNK_MEMBERS] for i in range(0, len(userids), CHUNK_MEMBERS)]
-    done = 0
-    for chunk in chunks:
+    done = sum(len(chunk) for chunk in chunks if run.checkpoint_userid and chunk[-1] <= run.checkpoint_userid)
+    todo = [chunk for chunk in chunks if not (run.checkpoint_userid and chunk[-1] <= run.checkpoint_userid)]
+    for chunk, items in _fetched(client, todo, prefetch):
         done += len(chunk)
-        if run.checkpoint_userid and chunk[-1] <= run.checkpoint_userid:
-            continue  # done by the run this one resumes
-        items = [item for page in client.batch_get_by_user_pages(chunk) for item in page]
         with transaction.atomic():
             _apply_chunk(chunk, items, counts)
             run.checkpoint_userid = chunk[-1]
@@ -300,13 +342,19 @@ def contact_values_from_follow(follow: dict) -> dict:
     }
 
 
+CONTACT_FIELDS = ["added_at", "remark", "description", "add_way", "state", "is_active", "removed_at"]
+CUSTOMER_FIELDS = ["name", "type", "gender", "avatar", "corp_name"]
+
+
 def _apply_chunk(chunk: list[str], items: list[dict], counts: Counter) -> None:
+    """Write one chunk's differences. Compared as tuples (no model instances for the
+    rows that did not change); new rows go in with COPY (``common.bulk``)."""
     associate_pk = dict(Associate.objects.filter(userid__in=chunk).values_list("userid", "pk"))
     remote_customers = {item["external_contact"]["external_userid"]: item["external_contact"] for item in items}
     customer_pk = _upsert_customers(remote_customers, counts)
     tag_pk = dict(CustomerTag.objects.values_list("tag_id", "pk"))
 
-    wanted: dict[tuple[int, int], dict] = {}
+    wanted: dict[tuple[int, int], tuple] = {}
     wanted_tags: dict[tuple[int, int], set[int]] = {}
     for item in items:
         follow = item["follow_info"]
@@ -314,30 +362,31 @@ def _apply_chunk(chunk: list[str], items: list[dict], counts: Counter) -> None:
         if associate is None:
             continue  # a member the associates stage did not see (outside the visible range)
         key = (associate, customer_pk[item["external_contact"]["external_userid"]])
-        wanted[key] = contact_values_from_follow(follow)
+        values = contact_values_from_follow(follow)
+        wanted[key] = tuple(values[field] for field in CONTACT_FIELDS)
         wanted_tags[key] = {tag_pk[t] for t in follow.get("tag_id") or [] if t in tag_pk}
 
     existing = {
-        (c.associate_id, c.customer_id): c for c in Contact.objects.filter(associate_id__in=list(associate_pk.values()))
+        (row[1], row[2]): (row[0], row[3:])
+        for row in Contact.objects.filter(associate_id__in=list(associate_pk.values()))
+        .values_list("pk", "associate_id", "customer_id", *CONTACT_FIELDS)
+        .iterator(chunk_size=WRITE_BATCH)
     }
     now = timezone.now()
     new, changed, removed = [], [], []
     for key, values in wanted.items():
-        contact = existing.get(key)
-        if contact is None:
-            new.append(Contact(associate_id=key[0], customer_id=key[1], **values))
-        elif any(getattr(contact, field) != value for field, value in values.items()):
-            for field, value in values.items():
-                setattr(contact, field, value)
-            changed.append(contact)
-    for key, contact in existing.items():
-        if key not in wanted and contact.is_active:
-            contact.is_active, contact.removed_at = False, now
-            removed.append(contact)
-    Contact.objects.bulk_create(new, batch_size=WRITE_BATCH)
-    fields = ["added_at", "remark", "description", "add_way", "state", "is_active", "removed_at"]
-    Contact.objects.bulk_update(changed + removed, fields, batch_size=WRITE_BATCH)
-    counts["contacts_created"] += len(new)
+        have = existing.get(key)
+        if have is None:
+            new.append((*key, *values))
+        elif have[1] != values:
+            changed.append(Contact(pk=have[0], **dict(zip(CONTACT_FIELDS, values, strict=True))))
+    active = CONTACT_FIELDS.index("is_active")
+    removed = [pk for key, (pk, values) in existing.items() if key not in wanted and values[active]]
+    created = bulk.insert_missing(model=Contact, fields=["associate", "customer", *CONTACT_FIELDS], rows=new)
+    Contact.objects.bulk_update(changed, CONTACT_FIELDS, batch_size=WRITE_BATCH)
+    for batch in _batches(removed):
+        Contact.objects.filter(pk__in=batch).update(is_active=False, removed_at=now)
+    counts["contacts_created"] += created
     counts["contacts_updated"] += len(changed)
     counts["contacts_removed"] += len(removed)
     _sync_contact_tags(associate_pk, wanted_tags, counts)
@@ -345,25 +394,28 @@ def _apply_chunk(chunk: list[str], items: list[dict], counts: Counter) -> None:
 
 def _upsert_customers(remote: dict[str, dict], counts: Counter) -> dict[str, int]:
     keys = list(remote)
-    existing = {}
+    existing: dict[str, tuple[int, tuple]] = {}
     for batch in _batches(keys):
-        existing.update({c.external_userid: c for c in Customer.objects.filter(external_userid__in=batch)})
+        for pk, external_userid, *values in Customer.objects.filter(external_userid__in=batch).values_list(
+            "pk", "external_userid", *CUSTOMER_FIELDS
+        ):
+            existing[external_userid] = (pk, tuple(values))
+    now = timezone.now()
     new, changed = [], []
     for external_userid, contact in remote.items():
-        values = customer_values_from_api(contact)
-        customer = existing.get(external_userid)
-        if customer is None:
-            new.append(Customer(external_userid=external_userid, **values))
-        elif any(getattr(customer, field) != value for field, value in values.items()):
-            for field, value in values.items():
-                setattr(customer, field, value)
-            changed.append(customer)
-    # ignore_conflicts: a callback may have added the same customer meanwhile.
-    Customer.objects.bulk_create(new, batch_size=WRITE_BATCH, ignore_conflicts=True)
-    Customer.objects.bulk_update(changed, ["name", "type", "gender", "avatar", "corp_name"], batch_size=WRITE_BATCH)
-    counts["customers_created"] += len(new)
+        api = customer_values_from_api(contact)
+        values = tuple(api[field] for field in CUSTOMER_FIELDS)
+        have = existing.get(external_userid)
+        if have is None:
+            new.append((external_userid, *values, now))
+        elif have[1] != values:
+            changed.append(Customer(pk=have[0], **api))
+    # Skips a customer a callback added meanwhile (ON CONFLICT DO NOTHING).
+    created = bulk.insert_missing(model=Customer, fields=["external_userid", *CUSTOMER_FIELDS, "created_at"], rows=new)
+    Customer.objects.bulk_update(changed, CUSTOMER_FIELDS, batch_size=WRITE_BATCH)
+    counts["customers_created"] += created
     counts["customers_updated"] += len(changed)
-    ids = {key: customer.pk for key, customer in existing.items()}
+    ids = {key: pk for key, (pk, _values) in existing.items()}
     missing = [key for key in keys if key not in ids]
     for batch in _batches(missing):
         ids.update(Customer.objects.filter(external_userid__in=batch).values_list("external_userid", "pk"))
@@ -387,10 +439,7 @@ def _sync_contact_tags(associate_pk: dict[str, int], wanted_tags: dict, counts: 
     # Tags of contacts WeCom still lists; a removed contact keeps its last tags.
     listed = {contact_pk[key] for key in wanted_tags}
     stale = [pk for (contact, _tag), pk in have.items() if contact in listed and (contact, _tag) not in wanted]
-    ContactTag.objects.bulk_create(
-        [ContactTag(contact_id=c, tag_id=t) for c, t in wanted - set(have)], batch_size=WRITE_BATCH,
-        ignore_conflicts=True,
-    )  # fmt: skip
+    bulk.insert_missing(model=ContactTag, fields=["contact", "tag"], rows=sorted(wanted - set(have)))
     for batch in _batches(stale):
         ContactTag.objects.filter(pk__in=batch).delete()
     counts["contact_tags_added"] += len(wanted - set(have))

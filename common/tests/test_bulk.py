@@ -57,3 +57,30 @@ def test_the_database_still_refuses_bad_rows(db):
 def test_copy_text_escapes_what_copy_would_misread():
     line = next(bulk.copy_text_lines([(1, None, True, False, "a\tb\\c\nd")]))
     assert line == "1\t\\N\tt\tf\ta\\tb\\\\c\\nd\n"
+
+
+CUSTOMER_FIELDS = ["external_userid", "name", "type", "gender", "avatar", "corp_name", "created_at"]
+
+
+def _customer_row(external_userid, name="客户"):
+    return (external_userid, name, 1, 0, "", "", dt.datetime(2026, 2, 14, 9, tzinfo=dt.UTC))
+
+
+def test_insert_missing_skips_rows_already_there_and_counts_the_rest(db, monkeypatch):
+    monkeypatch.setattr(bulk, "BATCH_ROWS", 3)
+    Customer.objects.create(external_userid="wm-have", name="kept as is")
+    rows = [_customer_row(f"wm-new-{i}") for i in range(5)] + [_customer_row("wm-have", "not this")]
+    assert bulk.insert_missing(model=Customer, fields=CUSTOMER_FIELDS, rows=rows) == 5
+    assert Customer.objects.get(external_userid="wm-have").name == "kept as is"
+    assert Customer.objects.filter(external_userid__startswith="wm-new-").count() == 5
+    assert bulk.insert_missing(model=Customer, fields=CUSTOMER_FIELDS, rows=rows) == 0
+    assert bulk.insert_missing(model=Customer, fields=CUSTOMER_FIELDS, rows=[]) == 0
+
+
+def test_insert_missing_still_refuses_rows_that_break_other_rules(db):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.insert_missing(model=Associate, fields=["userid", "name", "avatar", "position", "is_verified",
+                                                     "is_active", "created_at", "updated_at"],
+                            rows=[("UPPER", "x", "", "", True, True, dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                                   dt.datetime(2026, 1, 1, tzinfo=dt.UTC))])  # fmt: skip
+    assert not Associate.objects.filter(name="x").exists()

@@ -127,8 +127,8 @@ def test_an_interrupted_sync_resumes_after_the_last_finished_chunk(wecom_client,
         if done == 1:
             sm.Fault.objects.create(endpoint="externalcontact/batch/get_by_user", errcode=45009, remaining=1)
 
-    with pytest.raises(TransientError):
-        sync.directory_sync(client=wecom_client, progress=fail_after_first_chunk)
+    with pytest.raises(TransientError):  # chunk by chunk: the fault hits the second one
+        sync.directory_sync(client=wecom_client, progress=fail_after_first_chunk, prefetch=0)
     failed = DirectorySyncRun.objects.get()
     assert failed.status == "failed" and failed.checkpoint_userid == "ken" and "45009" in failed.error
     assert set(Contact.objects.values_list("associate__userid", flat=True)) == {"ken"}
@@ -183,6 +183,29 @@ def test_the_admin_button_confirms_then_starts_a_sync_after_commit(client, db, d
 def test_a_manager_cannot_start_a_sync(client, directory, east_manager):
     client.force_login(east_manager)
     assert client.post(reverse("admin:staff_directorysyncrun_sync_now")).status_code == 403
+
+
+def test_a_failed_prefetch_stops_the_run_before_its_chunk_and_the_next_run_finishes(
+    wecom_client, sandbox_corp, monkeypatch
+):
+    monkeypatch.setattr(sync, "CHUNK_MEMBERS", 1)
+    sm.Fault.objects.create(endpoint="externalcontact/batch/get_by_user", errcode=45009, remaining=1)
+    with pytest.raises(TransientError):
+        sync.directory_sync(client=wecom_client, prefetch=2)
+    failed = DirectorySyncRun.objects.get()
+    assert failed.status == "failed" and failed.checkpoint_userid == "" and not Contact.objects.exists()
+    resumed = sync.directory_sync(client=wecom_client, prefetch=2)
+    assert resumed.status == "succeeded" and Contact.objects.count() == 5
+
+
+def test_prefetching_gives_the_same_directory_as_fetching_chunk_by_chunk(wecom_client, sandbox_corp, monkeypatch):
+    monkeypatch.setattr(sync, "CHUNK_MEMBERS", 1)
+    sync.directory_sync(client=wecom_client, prefetch=2)
+    prefetched = set(Contact.objects.values_list("associate__userid", "customer__external_userid", "remark"))
+    Contact.objects.all().delete()
+    sync.directory_sync(client=wecom_client, prefetch=0)
+    assert set(Contact.objects.values_list("associate__userid", "customer__external_userid", "remark")) == prefetched
+    assert len(prefetched) == 5
 
 
 class _NoTransactionClient:

@@ -202,6 +202,11 @@ def externalcontact_get(request):
     return p.ok(external_contact=_customer_json(customer), follow_user=follow_user, next_cursor=cursor)
 
 
+_FOLLOW_COLUMNS = ("id", "member_id", "createtime", "remark", "description", "add_way", "state",
+                   "customer__external_userid", "customer__name", "customer__avatar", "customer__type",
+                   "customer__gender", "customer__corp_name")  # fmt: skip
+
+
 @p.endpoint("externalcontact/batch/get_by_user", method="POST")
 def batch_get_by_user(request):
     body = p.parse_body(
@@ -211,41 +216,37 @@ def batch_get_by_user(request):
     userids = [u for u in body["userid_list"] if isinstance(u, str)]
     if not userids or len(userids) != len(body["userid_list"]):
         raise p.SandboxError(p.INVALID_PARAMETER, "invalid parameter: userid_list must be 1 to 100 userids")
-    members = {m.id: m for m in Member.objects.filter(userid__in=[u.lower() for u in userids])}
+    members = dict(Member.objects.filter(userid__in=[u.lower() for u in userids]).values_list("id", "userid"))
     if not members:
         raise p.SandboxError(p.INVALID_USERID, "invalid userid: none of userid_list exists")
     limit = p.clamp_limit(body.get("limit"), maximum=100, default=50, above_max="max")
-    follows = Follow.objects.filter(member_id__in=list(members)).select_related("customer").order_by("member_id", "id")
+    follows = Follow.objects.filter(member_id__in=list(members)).order_by("member_id", "id")
     if body.get("cursor"):
         member_id, follow_id = p.decode_cursor(body["cursor"], "f")
         follows = follows.filter(Q(member_id__gt=member_id) | Q(member_id=member_id, id__gt=follow_id))
-    page = list(follows[: limit + 1])
+    page = list(follows.values_list(*_FOLLOW_COLUMNS)[: limit + 1])  # tuples: no model instances per row
     more = len(page) > limit
     page = page[:limit]
     tags: dict[int, list[str]] = {}
-    for follow_id, tag_id in FollowTag.objects.filter(follow_id__in=[f.id for f in page]).values_list(
+    for follow_id, tag_id in FollowTag.objects.filter(follow_id__in=[row[0] for row in page]).values_list(
         "follow_id", "tag__tag_id"
     ):
         tags.setdefault(follow_id, []).append(tag_id)
-    items = [
-        {
-            "external_contact": _customer_json(f.customer),
-            "follow_info": {
-                "userid": members[f.member_id].userid,
-                "remark": f.remark,
-                "description": f.description,
-                "createtime": f.createtime,
-                "tag_id": tags.get(f.id, []),
-                "remark_corp_name": "",
-                "remark_mobiles": [],
-                "oper_userid": members[f.member_id].userid,
-                "add_way": f.add_way,
-                **({"state": f.state} if f.state else {}),
-            },
-        }
-        for f in page
-    ]
-    cursor = p.encode_cursor("f", page[-1].member_id, page[-1].id) if more else ""
+    items = []
+    for fid, member_id, createtime, remark, description, add_way, state, ext, name, avatar, kind, gender, corp in page:
+        userid = members[member_id]
+        customer = {"external_userid": ext, "name": name, "avatar": avatar, "type": kind, "gender": gender}
+        if kind == 2:
+            customer.update(corp_name=corp, corp_full_name=corp)
+        follow_info = {
+            "userid": userid, "remark": remark, "description": description, "createtime": createtime,
+            "tag_id": tags.get(fid, []), "remark_corp_name": "", "remark_mobiles": [], "oper_userid": userid,
+            "add_way": add_way,
+        }  # fmt: skip
+        if state:
+            follow_info["state"] = state
+        items.append({"external_contact": customer, "follow_info": follow_info})
+    cursor = p.encode_cursor("f", page[-1][1], page[-1][0]) if more else ""
     return p.ok(external_contact_list=items, next_cursor=cursor)
 
 
