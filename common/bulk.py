@@ -145,9 +145,7 @@ def insert_missing(*, model: type[Model], fields: Sequence[str], rows: Sequence[
                 stream = _CopyStream(iter(rows), None)
                 with connection.wrap_database_errors:
                     cursor.copy_expert(f"COPY {stage} ({columns}) FROM STDIN", stream, _STREAM_CHUNK)
-                cursor.execute(
-                    f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING"
-                )
+                cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING")
                 inserted = cursor.rowcount
             except BaseException:
                 # In a failed transaction the DROP fails too (and the rollback drops
