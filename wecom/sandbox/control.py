@@ -34,7 +34,7 @@ from wecom.sandbox.models import (
     MomentJob,
 )
 
-MAX_HTTP_SEED_FOLLOWS = 1_000_000  # beyond this, use `manage.py sandbox_seed` (progress bars, no HTTP timeout)
+MAX_HTTP_SEED_FOLLOWS = 1_000_000  # beyond this the seed is queued for the worker (or use `manage.py sandbox_seed`)
 MESSAGES_PAGE = 200
 
 
@@ -60,7 +60,9 @@ def control(*methods: str):
             if not isinstance(body, dict):
                 return JsonResponse({"error": "the body must be a JSON object"}, status=400)
             try:
-                return JsonResponse(view(request, body, *args, **kwargs), json_dumps_params={"ensure_ascii": False})
+                answer = view(request, body, *args, **kwargs)
+                payload, status = answer if isinstance(answer, tuple) else (answer, 200)
+                return JsonResponse(payload, status=status, json_dumps_params={"ensure_ascii": False})
             except ControlError as error:
                 return JsonResponse({"error": str(error)}, status=error.status)
             except publishing.PublishError as error:
@@ -151,10 +153,17 @@ def seed(request, body):
         seed=_number(body, "seed", 42),
     )
     if size.members * size.follows_per_member > MAX_HTTP_SEED_FOLLOWS:
-        raise ControlError(
-            f"more than {MAX_HTTP_SEED_FOLLOWS:,} follows: run `python manage.py sandbox_seed` instead "
-            "(it shows progress and has no HTTP timeout)"
+        from wecom.sandbox.tasks import sandbox_seed_task
+
+        if not body.get("flush") and not brand.sandbox_is_empty():
+            raise ControlError('The sandbox already has a directory; pass "flush": true to replace it.', status=409)
+        arguments = [size.members, size.follows_per_member, size.unverified_share, size.seed, bool(body.get("flush"))]
+        transaction.on_commit(lambda: sandbox_seed_task.delay(*arguments))
+        message = (
+            f"more than {MAX_HTTP_SEED_FOLLOWS:,} follows: queued for the Celery worker; watch control/state, "
+            "or run `python manage.py sandbox_seed` for progress bars"
         )
+        return {"queued": True, "message": message}, 202
     if body.get("flush"):
         brand.sandbox_flush()
     try:

@@ -42,7 +42,6 @@ def test_seed_then_state_then_reset(client, db):
     [
         ({"members": 0}, "'members' must be between"),
         ({"members": "ten"}, "'members' must be a number"),
-        ({"members": 10_000, "follows_per_member": 500}, "manage.py sandbox_seed"),
         ({"unverified_share": 2}, "'unverified_share' must be between"),
     ],
 )
@@ -50,6 +49,20 @@ def test_seed_refuses_bad_sizes_with_a_message(client, db, body, message):
     answer = post(client, "seed", body)
     assert answer.status_code == 400 and message in answer.json()["error"]
     assert not sm.Member.objects.exists()
+
+
+def test_a_seed_too_big_for_a_request_is_queued_for_the_worker(client, db, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as scheduled:
+        answer = post(client, "seed", {"members": 10_000, "follows_per_member": 500, "flush": True})
+    assert answer.status_code == 202 and answer.json()["queued"] is True
+    assert len(scheduled) == 1 and not sm.Member.objects.exists()
+
+
+def test_the_seed_task_builds_the_brand(db):
+    from wecom.sandbox.tasks import sandbox_seed_task
+
+    summary = sandbox_seed_task.run(3, 10, 0.0, 1, True)
+    assert summary["members"] == 3 == sm.Member.objects.count()
 
 
 def test_bad_requests_get_clear_errors(client, sandbox_corp):
