@@ -305,3 +305,47 @@ def test_likes_and_comments_come_back_per_member(client, corp, control):
     assert [like["external_userid"] for like in found["like_list"]] == ["wm1"]  # one like, however often
     assert [comment["external_userid"] for comment in found["comment_list"]] == ["wm2"]
     assert all(isinstance(item["create_time"], int) for item in found["like_list"] + found["comment_list"])
+
+
+# --- bad input never makes a 500 ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "path",
+    [
+        "add_moment_task",
+        "cancel_moment_task",
+        "get_moment_list",
+        "get_moment_task",
+        "get_moment_customer_list",
+        "get_moment_send_result",
+        "get_moment_comments",
+    ],
+)
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[1]", b'{"moment_id": 7, "userid": ["lily"], "start_time": "yesterday", "text": "x"}',
+     b'{"surprise": true}', "\xff\xfe".encode("latin-1")],
+    ids=["broken", "array", "wrong-types", "unknown-field", "not-utf8"],
+)  # fmt: skip
+def test_malformed_moment_requests_get_40058(wecom_base_url, client, corp, path, body):
+    answer = httpx.post(
+        f"{wecom_base_url}externalcontact/{path}", params={"access_token": client.access_token()},
+        content=body, timeout=5,
+    )  # fmt: skip
+    assert answer.status_code == 200 and answer.json()["errcode"] == 40058
+
+
+def test_a_malformed_attachment_or_visible_range_gets_an_errcode(wecom_base_url, client, corp):
+    bodies = [
+        {"attachments": ["image"]},
+        {"attachments": [{"msgtype": "image", "image": "media"}]},
+        {"text": {"content": "x"}, "visible_range": {"sender_list": {"user_list": "lily"}}},
+        {"text": {"content": "x"}, "visible_range": {"sender_list": {"department_list": ["2"]}}},
+        {"text": {"content": 5}},
+    ]
+    for body in bodies:
+        answer = httpx.post(
+            f"{wecom_base_url}externalcontact/add_moment_task", params={"access_token": client.access_token()},
+            json=body, timeout=5,
+        ).json()  # fmt: skip
+        assert answer["errcode"] in (40058, 41065), (body, answer)
+    assert not sm.MomentJob.objects.exists()
