@@ -32,6 +32,9 @@ _DIRECTORY = (
     "contacttag",
 )
 
+# Campaign drafting (the campaigns app): the libraries and the plan.
+_CAMPAIGN_CONTENT = ("campaign", "variant", "tone", "hashtag", "forbiddenword", "mediaasset", "calltoaction")
+
 # role -> {(app_label, model): actions}
 ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
     MARKETING_ADMIN: {
@@ -41,8 +44,19 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         # "add" a sync run = start a sync from WeCom
         ("staff", "directorysyncrun"): ("view", "add"),
         ("staff", "callbackevent"): _VIEW,
+        **{("campaigns", model): _ALL for model in _CAMPAIGN_CONTENT},
+        # "submit" a moment for review (and schedule or cancel it); never "approve"
+        ("campaigns", "moment"): (*_ALL, "submit"),
+        ("campaigns", "approval"): _VIEW,
+        ("campaigns", "statechange"): _VIEW,
     },
-    APPROVER: {("staff", model): _VIEW for model in _DIRECTORY},
+    APPROVER: {
+        **{("staff", model): _VIEW for model in _DIRECTORY},
+        **{("campaigns", model): _VIEW for model in _CAMPAIGN_CONTENT},
+        ("campaigns", "moment"): (*_VIEW, "approve"),
+        ("campaigns", "approval"): _VIEW,
+        ("campaigns", "statechange"): _VIEW,
+    },
     MANAGER: {
         ("staff", model): _VIEW
         for model in ("department", "associate", "associatedepartment", "customer", "contact", "contacttag")

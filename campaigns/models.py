@@ -1,0 +1,366 @@
+"""Campaigns and what they are made of (DESIGN.md §3): a Campaign is a series of
+Moments over a date window; each Moment has one or more Variants — the content
+for one audience (tone, copy, attachments, hashtags, call to action). Libraries
+the variants draw from: tones, hashtags, media assets, calls to action, and the
+forbidden words. Approvals and every state change are recorded.
+
+States change only through ``campaigns.services`` (conditional updates).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from staff.models import Associate, CustomerTag, Department
+
+COPY_MAX_CHARS = 2000  # wecom-api.md §1.2: text.content
+LINK_TITLE_MAX_BYTES = 64  # wecom-api.md §1.2: link.title
+MAX_IMAGES = 9  # wecom-api.md §1.2: up to 9 images, or 1 video, or 1 link — never mixed
+MAX_HASHTAGS = 10  # a house rule: more reads as spam in a feed
+
+
+class State(models.TextChoices):
+    """A moment's life (DESIGN.md §5.3); this issue covers draft → scheduled."""
+
+    DRAFT = "draft", _("Draft")
+    IN_REVIEW = "in_review", _("In review")
+    APPROVED = "approved", _("Approved")
+    SCHEDULED = "scheduled", _("Scheduled")
+    DISPATCHING = "dispatching", _("Dispatching")
+    LIVE = "live", _("Live")
+    CLOSED = "closed", _("Closed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Tone(models.Model):
+    """The editable vocabulary of tones a variant's copy is written in."""
+
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=64)
+    guidance = models.TextField(
+        _("guidance"), blank=True, help_text=_("How copy in this tone reads; shown to writers.")
+    )
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("tone")
+        verbose_name_plural = _("tones")
+        ordering = ["order", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Hashtag(models.Model):
+    """A branded hashtag, stored without the leading ``#``."""
+
+    class Kind(models.TextChoices):
+        BRAND = "brand", _("Brand")
+        COLLECTION = "collection", _("Collection")
+        CAMPAIGN = "campaign", _("Campaign")
+
+    text = models.CharField(_("text"), max_length=32, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.CAMPAIGN)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("hashtag")
+        verbose_name_plural = _("hashtags")
+        ordering = ["kind", "text"]
+
+    def __str__(self) -> str:
+        return f"#{self.text}"
+
+
+class ForbiddenWord(models.Model):
+    """A word or phrase copy may not contain (compliance: e.g. 最, 第一, 国家级)."""
+
+    word = models.CharField(_("word"), max_length=64, unique=True)
+    note = models.CharField(_("why"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("forbidden word")
+        verbose_name_plural = _("forbidden words")
+        ordering = ["word"]
+
+    def __str__(self) -> str:
+        return self.word
+
+
+def _asset_path(instance: MediaAsset, filename: str) -> str:
+    return f"assets/{instance.public_id}.{filename.rsplit('.', 1)[-1]}"
+
+
+def _thumbnail_path(instance: MediaAsset, filename: str) -> str:
+    return f"assets/thumbs/{instance.public_id}.jpg"
+
+
+class MediaAsset(models.Model):
+    """An image in the library: validated, re-encoded without metadata, resized to
+    fit 1440×1080 (wecom-api.md §1.2), with a thumbnail. Reusable across moments."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("Image")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.IMAGE)
+    title = models.CharField(_("title"), max_length=128, blank=True)
+    file = models.FileField(_("file"), upload_to=_asset_path)
+    thumbnail = models.FileField(_("thumbnail"), upload_to=_thumbnail_path)
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    size = models.PositiveIntegerField(_("bytes"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64, unique=True)  # the same picture twice is one asset
+    original_name = models.CharField(_("original file name"), max_length=255, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("media asset")
+        verbose_name_plural = _("media library")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title or self.original_name or str(self.public_id)
+
+
+class CallToAction(models.Model):
+    """What a customer can do after reading: reusable across variants."""
+
+    class Kind(models.TextChoices):
+        DISCOUNT = "discount", _("Limited-time discount")
+        VOUCHER = "voucher", _("Voucher code")
+        TIER_OFFER = "tier_offer", _("Tier-exclusive offer")
+        GROUP_QR = "group_qr", _("Group QR code")
+        LINK = "link", _("Tracked link")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    label = models.CharField(_("label"), max_length=64, help_text=_("The words the customer sees, e.g. 立即领取"))
+    url = models.URLField(_("URL"), max_length=1024, blank=True)
+    code = models.CharField(_("voucher code"), max_length=64, blank=True)
+    tier = models.ForeignKey(
+        CustomerTag, verbose_name=_("tier"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    group_name = models.CharField(_("group name"), max_length=64, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("call to action")
+        verbose_name_plural = _("calls to action")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(kind="voucher") | ~Q(code=""), name="cta_voucher_has_code"),
+            models.CheckConstraint(condition=~Q(kind__in=["link", "discount"]) | ~Q(url=""), name="cta_link_has_url"),
+            models.CheckConstraint(condition=~Q(kind="tier_offer") | Q(tier__isnull=False), name="cta_offer_has_tier"),
+            models.CheckConstraint(
+                condition=~Q(kind="discount") | Q(expires_at__isnull=False), name="cta_discount_expires"
+            ),  # fmt: skip
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.label}"
+
+
+class Campaign(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=128)
+    goal = models.TextField(_("goal"), blank=True)
+    starts_on = models.DateField(_("first day"))
+    ends_on = models.DateField(_("last day"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="campaigns"
+    )
+    # The least advanced state among its moments (services keep it in step).
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.DRAFT)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-starts_on", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="campaign_window_ordered"),
+        ]
+        indexes = [models.Index(fields=["state", "starts_on"], name="campaign_state_start")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Moment(models.Model):
+    """One post slot of a campaign, at a planned local time."""
+
+    class Mode(models.TextChoices):
+        ENTERPRISE = "enterprise", _("Enterprise task (WeCom pushes it to each associate)")
+        ASSOCIATE = "associate", _("Associate-shared (published from the associate's page)")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="moments")
+    title = models.CharField(_("title"), max_length=128, help_text=_("For the team; customers never see it."))
+    publish_at = models.DateTimeField(_("publish at"))
+    expires_at = models.DateTimeField(_("expires at"), help_text=_("Associates cannot publish after this."))
+    mode = models.CharField(_("mode"), max_length=16, choices=Mode.choices, default=Mode.ASSOCIATE)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.DRAFT)
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("last edited by"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("moment")
+        verbose_name_plural = _("moments")
+        ordering = ["publish_at", "id"]
+        permissions = [
+            ("submit_moment", _("Can submit moments for review")),
+            ("approve_moment", _("Can approve or reject moments")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("publish_at")), name="moment_expires_after"),
+        ]
+        indexes = [
+            # The calendar: moments in a date range, across campaigns.
+            models.Index(fields=["publish_at"], name="moment_publish_at"),
+            # The dispatcher (next issue): due moments in one state.
+            models.Index(fields=["state", "publish_at"], name="moment_state_due"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Variant(models.Model):
+    """The content of a moment for one audience."""
+
+    moment = models.ForeignKey(Moment, verbose_name=_("moment"), on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(_("name"), max_length=64, help_text=_("e.g. 金卡会员, 其他客户"))
+    audience_all = models.BooleanField(_("all contacts"), default=True)
+    audience_tags = models.ManyToManyField(
+        CustomerTag, verbose_name=_("customer tags"), blank=True, related_name="+",
+        help_text=_("Customers with any of these tags (WeCom targets customers only by enterprise tags)."),
+    )  # fmt: skip
+    target_departments = models.ManyToManyField(
+        Department, verbose_name=_("departments"), blank=True, related_name="+",
+        help_text=_("Associates in these departments and their sub-departments."),
+    )  # fmt: skip
+    target_associates = models.ManyToManyField(Associate, verbose_name=_("associates"), blank=True, related_name="+")
+    tone = models.ForeignKey(Tone, verbose_name=_("tone"), on_delete=models.PROTECT, related_name="+")
+    copy = models.TextField(_("copy"), blank=True)
+    allow_personal_touch = models.BooleanField(
+        _("associates may edit the copy"), default=False, help_text=_("Lets associates add a personal touch.")
+    )
+    hashtags = models.ManyToManyField(
+        Hashtag, verbose_name=_("hashtags"), through="VariantHashtag", blank=True, related_name="+"
+    )
+    images = models.ManyToManyField(
+        MediaAsset, verbose_name=_("photos"), through="VariantImage", blank=True, related_name="variants"
+    )
+    link_url = models.URLField(_("link URL"), max_length=1024, blank=True)
+    link_title = models.CharField(_("link title"), max_length=64, blank=True)
+    link_cover = models.ForeignKey(
+        MediaAsset, verbose_name=_("link cover"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cta = models.ForeignKey(
+        CallToAction, verbose_name=_("call to action"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="variants",
+    )  # fmt: skip
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("variant")
+        verbose_name_plural = _("variants")
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VariantHashtag(models.Model):
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE)
+    hashtag = models.ForeignKey(Hashtag, on_delete=models.PROTECT)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["variant", "hashtag"], name="variant_hashtag_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id} #{self.hashtag_id}"
+
+
+class VariantImage(models.Model):
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE)
+    asset = models.ForeignKey(MediaAsset, on_delete=models.PROTECT)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["variant", "asset"], name="variant_image_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id} ← {self.asset_id}"
+
+
+class Approval(models.Model):
+    """A decision on one moment, or on the whole campaign plan (``moment`` empty)."""
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="approvals"
+    )
+    moment = models.ForeignKey(
+        Moment, verbose_name=_("moment"), null=True, blank=True, on_delete=models.CASCADE, related_name="approvals"
+    )
+    decision = models.CharField(_("decision"), max_length=16, choices=Decision.choices)
+    note = models.TextField(_("note"), blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("decided by"), on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("approval")
+        verbose_name_plural = _("approvals")
+        ordering = ["-decided_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} · {self.moment or self.campaign}"
+
+
+class StateChange(models.Model):
+    """The audit trail: every transition of a moment, by whom, when, why."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="state_changes")
+    moment = models.ForeignKey(Moment, null=True, blank=True, on_delete=models.CASCADE, related_name="state_changes")
+    from_state = models.CharField(_("from"), max_length=16, choices=State.choices)
+    to_state = models.CharField(_("to"), max_length=16, choices=State.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(_("note"), blank=True)
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("state change")
+        verbose_name_plural = _("state changes")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["campaign", "at"], name="state_change_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.from_state} → {self.to_state}"

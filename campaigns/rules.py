@@ -1,0 +1,164 @@
+"""The content rules of a variant, in one place for the admin, the API and the
+services. Each problem is a plain message on the field a person must fix.
+
+Limits from wecom-api.md §1.2: copy ≤ 2000 characters (the posted text is the
+copy followed by its hashtags), ≤ 9 images or 1 link (title ≤ 64 bytes, counted
+as UTF-8 as WeCom counts bytes), never mixed, and not both empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from campaigns.models import COPY_MAX_CHARS, LINK_TITLE_MAX_BYTES, MAX_HASHTAGS, MAX_IMAGES, CallToAction
+
+HASHTAG_MAX_CHARS = 32
+_HASHTAG_TEXT = re.compile(r"^[\w\u4e00-\u9fff·・&-]+$")
+
+
+def hashtag_normalise(raw: str) -> str:
+    """``＃ 情人节 `` → ``情人节``: NFKC (full-width ＃ and letters), no leading #, no spaces."""
+    text = unicodedata.normalize("NFKC", raw or "").strip().lstrip("#").strip()
+    if not text:
+        raise ValidationError(_("A hashtag needs some text after the #."))
+    if len(text) > HASHTAG_MAX_CHARS:
+        raise ValidationError(_("A hashtag is at most %(n)s characters.") % {"n": HASHTAG_MAX_CHARS})
+    if not _HASHTAG_TEXT.match(text):
+        raise ValidationError(_("A hashtag is one word: letters, digits, Chinese characters, - and _ (no spaces)."))
+    return text
+
+
+def posted_text(copy: str, hashtags: Iterable[str]) -> str:
+    """The text WeCom receives: the copy, then the hashtags on their own line."""
+    tags = " ".join(f"#{tag}" for tag in hashtags)
+    copy = (copy or "").rstrip()
+    return f"{copy}\n{tags}" if copy and tags else copy or tags
+
+
+def forbidden_found(texts: Iterable[str], words: Iterable[str]) -> list[str]:
+    """The forbidden words that occur in any of ``texts`` (case-insensitive, NFKC), in list order."""
+    haystack = unicodedata.normalize("NFKC", "\n".join(t or "" for t in texts)).casefold()
+    return [w for w in words if w and unicodedata.normalize("NFKC", w).casefold() in haystack]
+
+
+@dataclass
+class VariantContent:
+    """What a variant holds, as plain values (from a form, the API or the database)."""
+
+    copy: str = ""
+    hashtags: list[str] = field(default_factory=list)
+    image_count: int = 0
+    link_url: str = ""
+    link_title: str = ""
+    has_link_cover: bool = False
+    cta: CallToAction | None = None
+    audience_all: bool = True
+    audience_tag_count: int = 0
+    department_count: int = 0
+    associate_count: int = 0
+
+
+@dataclass
+class Window:
+    """The moment's times and its campaign's days (local)."""
+
+    publish_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    starts_on: dt.date | None = None
+    ends_on: dt.date | None = None
+
+
+def _local(value: dt.datetime) -> str:
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT")
+
+
+def moment_window_errors(window: Window, *, now: dt.datetime | None = None) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    now = now or timezone.now()
+    if window.publish_at is None or window.expires_at is None:
+        return errors
+    if window.publish_at <= now:
+        errors.setdefault("publish_at", []).append(_("The publish time is in the past."))
+    if window.expires_at <= window.publish_at:
+        errors.setdefault("expires_at", []).append(_("The moment must expire after its publish time."))
+    if window.starts_on and window.ends_on:
+        day = timezone.localtime(window.publish_at).date()
+        if not window.starts_on <= day <= window.ends_on:
+            errors.setdefault("publish_at", []).append(
+                _("The publish day %(day)s is outside the campaign (%(start)s to %(end)s).")
+                % {"day": day, "start": window.starts_on, "end": window.ends_on}
+            )
+    return errors
+
+
+def variant_errors(content: VariantContent, window: Window, *, forbidden: Iterable[str] = ()) -> dict[str, list[str]]:
+    """Every problem of one variant, by field. Empty when it can be submitted."""
+    errors: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    text = posted_text(content.copy, content.hashtags)
+    if len(text) > COPY_MAX_CHARS:
+        add("copy", _("The copy with its hashtags is %(n)s characters; WeCom takes at most %(max)s.")
+            % {"n": len(text), "max": COPY_MAX_CHARS})  # fmt: skip
+    if len(content.hashtags) > MAX_HASHTAGS:
+        add("hashtags", ngettext("At most %(max)s hashtag.", "At most %(max)s hashtags.", MAX_HASHTAGS)
+            % {"max": MAX_HASHTAGS})  # fmt: skip
+
+    has_link = bool(content.link_url or content.link_title or content.has_link_cover)
+    if content.image_count > MAX_IMAGES:
+        add(
+            "images",
+            _("At most %(max)s photos; this variant has %(n)s.") % {"max": MAX_IMAGES, "n": content.image_count},
+        )
+    if has_link and content.image_count:
+        add("link_url", _("A moment carries photos or one link, not both: remove the link or the photos."))
+    if has_link:
+        if not content.link_url:
+            add("link_url", _("A link needs its URL."))
+        if not content.has_link_cover:
+            add("link_cover", _("A link needs a cover image from the media library."))
+        title_bytes = len((content.link_title or "").encode())
+        if title_bytes > LINK_TITLE_MAX_BYTES:
+            message = _("The link title is %(n)s bytes; WeCom takes at most %(max)s (a Chinese character is 3).")
+            add("link_title", message % {"n": title_bytes, "max": LINK_TITLE_MAX_BYTES})
+    if not content.copy.strip() and not content.image_count and not has_link:
+        add("copy", _("Write some copy or add photos or a link: a moment cannot be empty."))
+
+    if not content.audience_all and not content.audience_tag_count:
+        add("audience_tags", _("Choose the customer tags this variant is for, or tick “all contacts”."))
+    if not content.department_count and not content.associate_count:
+        add("target_departments", _("Choose the departments or associates who will publish this variant."))
+
+    cta = content.cta
+    if cta is not None and cta.expires_at is not None and window.publish_at and window.expires_at:
+        # The offer must run while the moment can be seen: inside its window.
+        if cta.expires_at <= window.publish_at:
+            add("cta", _("The call to action expires at %(cta)s, before the moment is published (%(moment)s).")
+                % {"cta": _local(cta.expires_at), "moment": _local(window.publish_at)})  # fmt: skip
+        elif cta.expires_at > window.expires_at:
+            add("cta", _("The call to action expires at %(cta)s, after the moment's window ends (%(moment)s): "
+                         "shorten the offer or extend the moment.")
+                % {"cta": _local(cta.expires_at), "moment": _local(window.expires_at)})  # fmt: skip
+
+    found = forbidden_found([content.copy, *content.hashtags, content.link_title, cta.label if cta else ""], forbidden)
+    if found:
+        add("copy", ngettext("Remove the forbidden word: %(words)s.", "Remove the forbidden words: %(words)s.",
+                             len(found)) % {"words": "、".join(found)})  # fmt: skip
+    return errors
+
+
+def raise_if(errors: dict[str, list[str]]) -> None:
+    if errors:
+        raise ValidationError(errors)

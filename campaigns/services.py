@@ -1,0 +1,334 @@
+"""The only write path for campaigns: libraries, the media library, the
+approval workflow, cloning. Admin actions and API views call these.
+
+Workflow (DESIGN.md §5.2): draft → in_review → approved → scheduled. Each
+transition is a conditional update (``UPDATE … WHERE state IN (…)``) recorded as
+a StateChange; an edit after submission or approval sends the moment back to
+draft. Marketing admins submit, approvers decide, and nobody approves their own
+work (the campaign's owner, the moment's last editor and its submitter cannot).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from campaigns import images, rules
+from campaigns.models import (
+    Approval,
+    Campaign,
+    ForbiddenWord,
+    Hashtag,
+    MediaAsset,
+    Moment,
+    State,
+    StateChange,
+    Variant,
+    VariantHashtag,
+    VariantImage,
+)
+
+# The order of progress: a campaign's state is the least advanced of its live moments.
+PROGRESS = [State.DRAFT, State.IN_REVIEW, State.APPROVED, State.SCHEDULED, State.DISPATCHING, State.LIVE, State.CLOSED]
+EDITABLE_AGAIN = (State.IN_REVIEW, State.APPROVED)  # an edit in these states sends the moment back to draft
+
+
+class WorkflowError(Exception):
+    """A transition that cannot happen now; the message is for people."""
+
+
+# --- libraries ----------------------------------------------------------------------------------
+def hashtag_create(*, text: str, kind: str = Hashtag.Kind.CAMPAIGN) -> Hashtag:
+    normalised = rules.hashtag_normalise(text)
+    hashtag, _created = Hashtag.objects.get_or_create(text=normalised, defaults={"kind": kind})
+    return hashtag
+
+
+def forbidden_words() -> list[str]:
+    return list(ForbiddenWord.objects.values_list("word", flat=True))
+
+
+def media_asset_create(*, data: bytes, original_name: str = "", title: str = "", by=None) -> MediaAsset:
+    """Check, normalise and store one uploaded photo; the same picture again returns the stored asset."""
+    prepared = images.image_prepare(data=data)
+    existing = MediaAsset.objects.filter(sha256=prepared.sha256).first()
+    if existing is not None:
+        return existing
+    asset = MediaAsset(
+        title=title[:128], width=prepared.width, height=prepared.height, size=len(prepared.content),
+        sha256=prepared.sha256, original_name=(original_name or "")[:255], uploaded_by=by,
+    )  # fmt: skip
+    asset.file.save(f"{asset.public_id}.{prepared.extension}", ContentFile(prepared.content), save=False)
+    asset.thumbnail.save(f"{asset.public_id}.jpg", ContentFile(prepared.thumbnail), save=False)
+    asset.save()
+    return asset
+
+
+# --- reading a variant as plain content ---------------------------------------------------------
+def variant_content(variant: Variant) -> rules.VariantContent:
+    return rules.VariantContent(
+        copy=variant.copy,
+        hashtags=[h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")],
+        image_count=variant.images.count(),
+        link_url=variant.link_url,
+        link_title=variant.link_title,
+        has_link_cover=variant.link_cover_id is not None,
+        cta=variant.cta,
+        audience_all=variant.audience_all,
+        audience_tag_count=variant.audience_tags.count(),
+        department_count=variant.target_departments.count(),
+        associate_count=variant.target_associates.count(),
+    )
+
+
+def moment_window(moment: Moment) -> rules.Window:
+    return rules.Window(
+        publish_at=moment.publish_at, expires_at=moment.expires_at,
+        starts_on=moment.campaign.starts_on, ends_on=moment.campaign.ends_on,
+    )  # fmt: skip
+
+
+def moment_problems(moment: Moment, *, now: dt.datetime | None = None) -> list[str]:
+    """Everything that blocks submitting ``moment``, as sentences naming the variant and field."""
+    problems = []
+    window = moment_window(moment)
+    for field, messages in rules.moment_window_errors(window, now=now).items():
+        problems.extend(f"{moment.title} · {Moment._meta.get_field(field).verbose_name}: {m}" for m in messages)
+    variants = list(moment.variants.select_related("cta"))
+    if not variants:
+        problems.append(_("%(moment)s has no variant: add the content for at least one audience.")
+                        % {"moment": moment.title})  # fmt: skip
+    words = forbidden_words()
+    for variant in variants:
+        for field, messages in rules.variant_errors(variant_content(variant), window, forbidden=words).items():
+            label = _field_label(field)
+            problems.extend(f"{moment.title} · {variant.name} · {label}: {m}" for m in messages)
+    return problems
+
+
+def _field_label(name: str) -> str:
+    try:
+        return str(Variant._meta.get_field(name).verbose_name)
+    except Exception:
+        return name
+
+
+# --- the workflow ----------------------------------------------------------------------------------
+def _record(moment: Moment, from_state: str, to_state: str, by, note: str = "") -> None:
+    StateChange.objects.create(
+        campaign_id=moment.campaign_id, moment=moment, from_state=from_state, to_state=to_state, by=by, note=note
+    )
+
+
+def _move(moment: Moment, *, allowed_from: tuple, to: str, by, note: str = "") -> None:
+    """The conditional update every transition is: fails if someone moved it meanwhile."""
+    current = moment.state
+    if current not in allowed_from or not Moment.objects.filter(pk=moment.pk, state=current).update(
+        state=to, updated_at=timezone.now()
+    ):
+        moment.refresh_from_db(fields=["state"])
+        raise WorkflowError(
+            _("“%(moment)s” is %(state)s, so it cannot become %(target)s.")
+            % {"moment": moment.title, "state": State(moment.state).label, "target": State(to).label}
+        )
+    _record(moment, current, to, by, note)
+    moment.state = to
+
+
+def campaign_state_refresh(campaign: Campaign) -> str:
+    states = set(campaign.moments.exclude(state=State.CANCELLED).values_list("state", flat=True))
+    state = min(states, key=PROGRESS.index) if states else State.DRAFT
+    if campaign.moments.exists() and not states:
+        state = State.CANCELLED
+    Campaign.objects.filter(pk=campaign.pk).update(state=state)
+    campaign.state = state
+    return state
+
+
+def _require(user, permission: str, message: str) -> None:
+    if not user.has_perm(permission):
+        raise PermissionDenied(message)
+
+
+@transaction.atomic
+def moment_submit(*, moment: Moment, by, note: str = "") -> None:
+    _require(by, "campaigns.submit_moment", _("Only marketing admins submit moments for review."))
+    moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
+    problems = moment_problems(moment)
+    if problems:
+        raise ValidationError(problems)
+    _move(moment, allowed_from=(State.DRAFT,), to=State.IN_REVIEW, by=by, note=note)
+    campaign_state_refresh(moment.campaign)
+
+
+@transaction.atomic
+def campaign_submit(*, campaign: Campaign, by, note: str = "") -> int:
+    """Submit every draft moment of the campaign, all or none; returns how many."""
+    _require(by, "campaigns.submit_moment", _("Only marketing admins submit moments for review."))
+    drafts = list(campaign.moments.select_for_update().select_related("campaign").filter(state=State.DRAFT))
+    if not drafts:
+        raise WorkflowError(_("“%(campaign)s” has no draft moment to submit.") % {"campaign": campaign.name})
+    problems = [problem for moment in drafts for problem in moment_problems(moment)]
+    if problems:
+        raise ValidationError(problems)
+    for moment in drafts:
+        _move(moment, allowed_from=(State.DRAFT,), to=State.IN_REVIEW, by=by, note=note)
+    campaign_state_refresh(campaign)
+    return len(drafts)
+
+
+def _authors(moment: Moment) -> set[int]:
+    """Who may not approve this moment: the campaign's owner, its last editor, its submitter."""
+    submitter = (
+        StateChange.objects.filter(moment=moment, to_state=State.IN_REVIEW).order_by("-at", "-id").values_list(
+            "by_id", flat=True
+        ).first()
+    )  # fmt: skip
+    return {pk for pk in (moment.campaign.owner_id, moment.edited_by_id, submitter) if pk is not None}
+
+
+def _decide(moment: Moment, *, by, approve: bool, note: str) -> None:
+    if by.pk in _authors(moment):
+        raise PermissionDenied(_("You wrote or submitted “%(moment)s”: another approver must decide.")
+                               % {"moment": moment.title})  # fmt: skip
+    if approve:
+        _move(moment, allowed_from=(State.IN_REVIEW,), to=State.APPROVED, by=by, note=note)
+    else:
+        _move(moment, allowed_from=(State.IN_REVIEW,), to=State.DRAFT, by=by, note=note)
+
+
+@transaction.atomic
+def moment_decide(*, moment: Moment, by, approve: bool, note: str = "") -> Approval:
+    _require(by, "campaigns.approve_moment", _("Only approvers approve or reject moments."))
+    if not approve and not note.strip():
+        raise ValidationError({"note": [_("Say why it is rejected, so the writer can fix it.")]})
+    moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
+    _decide(moment, by=by, approve=approve, note=note)
+    campaign_state_refresh(moment.campaign)
+    return Approval.objects.create(
+        campaign=moment.campaign, moment=moment, decided_by=by, note=note,
+        decision=Approval.Decision.APPROVED if approve else Approval.Decision.REJECTED,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def campaign_decide(*, campaign: Campaign, by, approve: bool, note: str = "") -> Approval:
+    """Approve or reject the whole plan: every moment in review, at once."""
+    _require(by, "campaigns.approve_moment", _("Only approvers approve or reject moments."))
+    if not approve and not note.strip():
+        raise ValidationError({"note": [_("Say why it is rejected, so the writer can fix it.")]})
+    in_review = list(campaign.moments.select_for_update().select_related("campaign").filter(state=State.IN_REVIEW))
+    if not in_review:
+        raise WorkflowError(_("“%(campaign)s” has no moment in review.") % {"campaign": campaign.name})
+    for moment in in_review:
+        _decide(moment, by=by, approve=approve, note=note)
+    campaign_state_refresh(campaign)
+    return Approval.objects.create(
+        campaign=campaign, moment=None, decided_by=by, note=note,
+        decision=Approval.Decision.APPROVED if approve else Approval.Decision.REJECTED,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def moment_edited(*, moment: Moment, by) -> None:
+    """Call after any change to a moment or its variants: remembers the editor, and an
+    edit after submission or approval sends the moment back to draft."""
+    moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
+    Moment.objects.filter(pk=moment.pk).update(edited_by=by)
+    moment.edited_by = by
+    if moment.state in EDITABLE_AGAIN:
+        _move(moment, allowed_from=EDITABLE_AGAIN, to=State.DRAFT, by=by, note=_("Edited after submission."))
+        campaign_state_refresh(moment.campaign)
+    elif moment.state not in (State.DRAFT,):
+        raise WorkflowError(_("“%(moment)s” is %(state)s and can no longer be edited.")
+                            % {"moment": moment.title, "state": State(moment.state).label})  # fmt: skip
+
+
+def moment_is_editable(moment: Moment) -> bool:
+    return moment.state in (State.DRAFT, *EDITABLE_AGAIN)
+
+
+@transaction.atomic
+def moment_schedule(*, moment: Moment, by) -> None:
+    """approved → scheduled (the dispatcher takes it from there, next issue)."""
+    _require(by, "campaigns.submit_moment", _("Only marketing admins schedule moments."))
+    moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
+    if moment.publish_at <= timezone.now():
+        raise WorkflowError(_("“%(moment)s” was due at a time already past: change the time and submit it again.")
+                            % {"moment": moment.title})  # fmt: skip
+    _move(moment, allowed_from=(State.APPROVED,), to=State.SCHEDULED, by=by)
+    campaign_state_refresh(moment.campaign)
+
+
+@transaction.atomic
+def moment_cancel(*, moment: Moment, by, note: str = "") -> None:
+    _require(by, "campaigns.submit_moment", _("Only marketing admins cancel moments."))
+    moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
+    allowed = (State.DRAFT, State.IN_REVIEW, State.APPROVED, State.SCHEDULED)
+    _move(moment, allowed_from=allowed, to=State.CANCELLED, by=by, note=note)
+    campaign_state_refresh(moment.campaign)
+
+
+# --- cloning ----------------------------------------------------------------------------------------
+def _variant_copy(variant: Variant, moment: Moment) -> Variant:
+    hashtags = list(VariantHashtag.objects.filter(variant=variant).values_list("hashtag_id", "position"))
+    photos = list(VariantImage.objects.filter(variant=variant).values_list("asset_id", "position"))
+    tags = list(variant.audience_tags.all())
+    departments = list(variant.target_departments.all())
+    associates = list(variant.target_associates.all())
+    variant.pk = None
+    variant.id = None
+    variant.moment = moment
+    variant._state.adding = True
+    variant.save()
+    variant.audience_tags.set(tags)
+    variant.target_departments.set(departments)
+    variant.target_associates.set(associates)
+    VariantHashtag.objects.bulk_create([VariantHashtag(variant=variant, hashtag_id=h, position=p) for h, p in hashtags])
+    VariantImage.objects.bulk_create([VariantImage(variant=variant, asset_id=a, position=p) for a, p in photos])
+    return variant
+
+
+def _moment_copy(moment: Moment, campaign: Campaign, shift: dt.timedelta, by) -> Moment:
+    variants = list(moment.variants.all())
+    copy = Moment.objects.create(
+        campaign=campaign, title=moment.title, publish_at=moment.publish_at + shift,
+        expires_at=moment.expires_at + shift, mode=moment.mode, state=State.DRAFT, edited_by=by,
+    )  # fmt: skip
+    for variant in variants:
+        _variant_copy(variant, copy)
+    return copy
+
+
+@transaction.atomic
+def moment_clone(*, moment: Moment, by, shift: dt.timedelta = dt.timedelta(days=1)) -> Moment:
+    """A draft copy of the moment in the same campaign, ``shift`` later (a day by default)."""
+    copy = _moment_copy(moment, moment.campaign, shift, by)
+    campaign_state_refresh(moment.campaign)
+    return copy
+
+
+@transaction.atomic
+def campaign_clone(*, campaign: Campaign, by, starts_on: dt.date | None = None, name: str = "") -> Campaign:
+    """A draft copy of the whole plan, moved to start on ``starts_on`` (default: a year later)."""
+    starts_on = starts_on or campaign.starts_on.replace(year=campaign.starts_on.year + 1)
+    shift = dt.timedelta(days=(starts_on - campaign.starts_on).days)
+    copy = Campaign.objects.create(
+        name=name or _("%(name)s (copy)") % {"name": campaign.name}, goal=campaign.goal, starts_on=starts_on,
+        ends_on=campaign.ends_on + shift, owner=by,
+    )  # fmt: skip
+    for moment in campaign.moments.exclude(state=State.CANCELLED).order_by("publish_at", "id"):
+        _moment_copy(moment, copy, shift, by)
+    campaign_state_refresh(copy)
+    return copy
+
+
+def media_asset_usage():
+    """The media library with how many variants use each asset (one query)."""
+    return MediaAsset.objects.annotate(usage_count=Count("variants", distinct=True))

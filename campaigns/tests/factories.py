@@ -1,0 +1,45 @@
+"""Small, explicit campaign builders for tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from django.utils import timezone
+
+from campaigns.models import CallToAction, Campaign, Hashtag, Moment, Tone, Variant, VariantHashtag, VariantImage
+
+_numbers = itertools.count(1)
+
+
+def campaign(owner, *, name="情人节 2027", days_ahead=10, length=5) -> Campaign:
+    start = timezone.localdate() + dt.timedelta(days=days_ahead)
+    return Campaign.objects.create(name=name, goal="Reach 85% of members", starts_on=start,
+                                   ends_on=start + dt.timedelta(days=length - 1), owner=owner)  # fmt: skip
+
+
+def moment(campaign: Campaign, *, day=0, hour=10, title=None, hours_open=12) -> Moment:
+    local = dt.datetime.combine(campaign.starts_on + dt.timedelta(days=day), dt.time(hour),
+                                tzinfo=timezone.get_current_timezone())  # fmt: skip
+    return Moment.objects.create(campaign=campaign, title=title or f"Moment {next(_numbers)}", publish_at=local,
+                                 expires_at=local + dt.timedelta(hours=hours_open))  # fmt: skip
+
+
+def variant(moment: Moment, *, departments=(), associates=(), copy="玫瑰系列上新，限时九折", tags=(), hashtags=(),
+            images=(), cta=None, name="全部客户") -> Variant:  # fmt: skip
+    tone = Tone.objects.get(code="warm")
+    item = Variant.objects.create(moment=moment, name=name, tone=tone, copy=copy, audience_all=not tags, cta=cta)
+    item.audience_tags.set(tags)
+    item.target_departments.set(departments)
+    item.target_associates.set(associates)
+    for position, text in enumerate(hashtags):
+        VariantHashtag.objects.create(variant=item, hashtag=Hashtag.objects.get_or_create(text=text)[0],
+                                      position=position)  # fmt: skip
+    for position, asset in enumerate(images):
+        VariantImage.objects.create(variant=item, asset=asset, position=position)
+    return item
+
+
+def discount(expires_at, *, label="限时九折") -> CallToAction:
+    return CallToAction.objects.create(kind=CallToAction.Kind.DISCOUNT, label=label,
+                                       url="https://brand.example.com/sale", expires_at=expires_at)  # fmt: skip
