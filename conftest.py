@@ -121,6 +121,12 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Uploaded files go to a per-test folder, not the checkout's var/media."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 # --- The WeCom sandbox over real HTTP -------------------------------------------
 @pytest.fixture(autouse=True)
 def _sandbox_test_settings(settings):

@@ -191,7 +191,11 @@ class Campaign(models.Model):
         verbose_name_plural = _("campaigns")
         ordering = ["-starts_on", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="campaign_window_ordered"),
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")),
+                name="campaign_window_ordered",
+                violation_error_message=_("The last day cannot be before the first day."),
+            ),  # fmt: skip
         ]
         indexes = [models.Index(fields=["state", "starts_on"], name="campaign_state_start")]
 
@@ -229,7 +233,11 @@ class Moment(models.Model):
             ("approve_moment", _("Can approve or reject moments")),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(expires_at__gt=models.F("publish_at")), name="moment_expires_after"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("publish_at")),
+                name="moment_expires_after",
+                violation_error_message=_("The moment must expire after its publish time."),
+            ),  # fmt: skip
         ]
         indexes = [
             # The calendar: moments in a date range, across campaigns.

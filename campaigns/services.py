@@ -23,7 +23,6 @@ from campaigns import images, rules
 from campaigns.models import (
     Approval,
     Campaign,
-    ForbiddenWord,
     Hashtag,
     MediaAsset,
     Moment,
@@ -33,6 +32,7 @@ from campaigns.models import (
     VariantHashtag,
     VariantImage,
 )
+from campaigns.selectors import forbidden_words
 
 # The order of progress: a campaign's state is the least advanced of its live moments.
 PROGRESS = [State.DRAFT, State.IN_REVIEW, State.APPROVED, State.SCHEDULED, State.DISPATCHING, State.LIVE, State.CLOSED]
@@ -50,13 +50,13 @@ def hashtag_create(*, text: str, kind: str = Hashtag.Kind.CAMPAIGN) -> Hashtag:
     return hashtag
 
 
-def forbidden_words() -> list[str]:
-    return list(ForbiddenWord.objects.values_list("word", flat=True))
-
-
-def media_asset_create(*, data: bytes, original_name: str = "", title: str = "", by=None) -> MediaAsset:
-    """Check, normalise and store one uploaded photo; the same picture again returns the stored asset."""
-    prepared = images.image_prepare(data=data)
+def media_asset_create(
+    *, data: bytes = b"", prepared: images.PreparedImage | None = None, original_name: str = "", title: str = "",
+    by=None,
+) -> MediaAsset:  # fmt: skip
+    """Check, normalise and store one uploaded photo (``data``, or already ``prepared``
+    by a form's validation); the same picture again returns the stored asset."""
+    prepared = prepared or images.image_prepare(data=data)
     existing = MediaAsset.objects.filter(sha256=prepared.sha256).first()
     if existing is not None:
         return existing

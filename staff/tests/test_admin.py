@@ -13,6 +13,9 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from campaigns import models as cm
+from campaigns import services as campaign_services
+from campaigns.tests import factories as cf
 from staff.models import (
     Associate,
     CallbackEvent,
@@ -25,6 +28,24 @@ from staff.models import (
     User,
 )
 from staff.tests import factories
+
+
+def _owner():
+    return User.objects.get_or_create(username="campaign-owner")[0]
+
+
+def _variant(directory):
+    return cf.variant(cf.moment(cf.campaign(_owner())), departments=[directory.east], hashtags=["情人节"])
+
+
+def _jpeg_asset():
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "pink").save(buffer, format="JPEG")
+    return campaign_services.media_asset_create(data=buffer.getvalue(), original_name="rose.jpg")
 
 
 def _interval():
@@ -50,10 +71,24 @@ INSTANCES = {
     PeriodicTask: lambda d: PeriodicTask.objects.create(
         name="demo", task="celery.backend_cleanup", interval=_interval()
     ),
+    cm.Tone: lambda d: cm.Tone.objects.get(code="warm"),
+    cm.Hashtag: lambda d: cm.Hashtag.objects.create(text="情人节"),
+    cm.ForbiddenWord: lambda d: cm.ForbiddenWord.objects.create(word="最低价"),
+    cm.MediaAsset: lambda d: _jpeg_asset(),
+    cm.CallToAction: lambda d: cf.discount(cf.moment(cf.campaign(_owner())).expires_at),
+    cm.Campaign: lambda d: _variant(d).moment.campaign,
+    cm.Moment: lambda d: _variant(d).moment,
+    cm.Variant: _variant,
+    cm.Approval: lambda d: cm.Approval.objects.create(
+        campaign=cf.campaign(_owner()), decision="approved", decided_by=_owner()
+    ),
+    cm.StateChange: lambda d: cm.StateChange.objects.create(
+        campaign=cf.campaign(_owner()), from_state="draft", to_state="in_review", by=_owner()
+    ),
 }
 
 
-READ_ONLY = {DirectorySyncRun, CallbackEvent}
+READ_ONLY = {DirectorySyncRun, CallbackEvent, cm.Approval, cm.StateChange}
 
 
 def test_every_registered_model_has_a_smoke_row():

@@ -1,0 +1,110 @@
+"""Reads for campaigns: the phone-feed preview of a variant and the calendar."""
+
+from __future__ import annotations
+
+import calendar as calendar_module
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from campaigns import rules
+from campaigns.models import ForbiddenWord, MediaAsset, Moment, State, Variant
+
+
+def forbidden_words() -> list[str]:
+    return list(ForbiddenWord.objects.values_list("word", flat=True))
+
+
+@dataclass
+class Preview:
+    """A variant as a customer's feed shows it."""
+
+    author_name: str
+    author_avatar: str
+    copy_html: SafeString
+    hashtags: list[str]
+    images: list[MediaAsset]
+    link_title: str
+    link_url: str
+    link_cover: MediaAsset | None
+    cta: object
+    publish_at: dt.datetime | None
+    forbidden: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)  # the whole forbidden list, for the live preview
+
+    @property
+    def grid(self) -> int:
+        """Columns of the photo grid, as WeChat lays them out: 1, 2 (for 2 or 4), else 3."""
+        count = len(self.images)
+        return 1 if count == 1 else 2 if count in (2, 4) else 3
+
+
+def highlight(text: str, words: list[str]) -> SafeString:
+    """Escaped text with line breaks, forbidden words wrapped in <mark>."""
+    html = escape(text or "")
+    for word in sorted({w for w in words if w}, key=len, reverse=True):
+        html = re.sub(re.escape(escape(word)), lambda m: f"<mark>{m.group(0)}</mark>", html, flags=re.IGNORECASE)
+    return mark_safe(html.replace("\n", "<br>"))  # noqa: S308 - escaped above, only <mark> and <br> added
+
+
+def variant_preview(variant: Variant) -> Preview:
+    words = forbidden_words()
+    hashtags = [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
+    author = variant.target_associates.order_by("name").first()
+    content = [variant.copy, *hashtags, variant.link_title, variant.cta.label if variant.cta else ""]
+    return Preview(
+        author_name=author.name if author else "导购",
+        author_avatar=author.avatar if author else "",
+        copy_html=highlight(variant.copy, words),
+        hashtags=hashtags,
+        images=list(variant.images.order_by("variantimage__position", "variantimage__id")),
+        link_title=variant.link_title,
+        link_url=variant.link_url,
+        link_cover=variant.link_cover,
+        cta=variant.cta,
+        publish_at=variant.moment.publish_at if variant.moment_id else None,
+        forbidden=rules.forbidden_found(content, words),
+        words=words,
+    )
+
+
+# --- the calendar ---------------------------------------------------------------------------------
+@dataclass
+class CalendarDay:
+    date: dt.date
+    in_month: bool
+    moments: list[Moment]
+
+    @property
+    def is_today(self) -> bool:
+        return self.date == timezone.localdate()
+
+
+def calendar_weeks(first: dt.date, last: dt.date, *, month: int | None = None) -> list[list[CalendarDay]]:
+    """Weeks (Monday first) covering ``first``..``last`` with the moments of each local day (one query)."""
+    start = first - dt.timedelta(days=first.weekday())
+    end = last + dt.timedelta(days=6 - last.weekday())
+    zone = timezone.get_current_timezone()
+    moments = (
+        Moment.objects.filter(
+            publish_at__gte=dt.datetime.combine(start, dt.time.min, tzinfo=zone),
+            publish_at__lt=dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=zone),
+        )
+        .exclude(state=State.CANCELLED)
+        .select_related("campaign")
+        .order_by("publish_at", "id")
+    )
+    by_day: dict[dt.date, list[Moment]] = {}
+    for moment in moments:
+        by_day.setdefault(timezone.localtime(moment.publish_at).date(), []).append(moment)
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    cells = [CalendarDay(d, month is None or d.month == month, by_day.get(d, [])) for d in days]
+    return [cells[i : i + 7] for i in range(0, len(cells), 7)]
+
+
+def month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
+    return dt.date(year, month, 1), dt.date(year, month, calendar_module.monthrange(year, month)[1])
