@@ -144,6 +144,7 @@ class CallToAction(models.Model):
         GROUP_QR = "group_qr", _("Group QR code")
         LINK = "link", _("Tracked link")
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     label = models.CharField(_("label"), max_length=64, help_text=_("The words the customer sees, e.g. 立即领取"))
     url = models.URLField(_("URL"), max_length=1024, blank=True)
@@ -253,6 +254,7 @@ class Moment(models.Model):
 class Variant(models.Model):
     """The content of a moment for one audience."""
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     moment = models.ForeignKey(Moment, verbose_name=_("moment"), on_delete=models.CASCADE, related_name="variants")
     name = models.CharField(_("name"), max_length=64, help_text=_("e.g. 金卡会员, 其他客户"))
     audience_all = models.BooleanField(_("all contacts"), default=True)

@@ -11,6 +11,7 @@ work (the campaign's owner, the moment's last editor and its submitter cannot).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
@@ -22,17 +23,20 @@ from django.utils.translation import gettext as _
 from campaigns import images, rules
 from campaigns.models import (
     Approval,
+    CallToAction,
     Campaign,
     Hashtag,
     MediaAsset,
     Moment,
     State,
     StateChange,
+    Tone,
     Variant,
     VariantHashtag,
     VariantImage,
 )
 from campaigns.selectors import forbidden_words
+from staff.models import Associate, CustomerTag, Department
 
 # The order of progress: a campaign's state is the least advanced of its live moments.
 PROGRESS = [State.DRAFT, State.IN_REVIEW, State.APPROVED, State.SCHEDULED, State.DISPATCHING, State.LIVE, State.CLOSED]
@@ -68,6 +72,81 @@ def media_asset_create(
     asset.thumbnail.save(f"{asset.public_id}.jpg", ContentFile(prepared.thumbnail), save=False)
     asset.save()
     return asset
+
+
+# --- writing a variant (the API's path; the admin's forms apply the same rules) ----------------------
+VARIANT_FIELDS = ("name", "audience_all", "copy", "allow_personal_touch", "link_url", "link_title")
+
+
+def _resolve(model, field: str, keys: list, label: str, errors: dict, *, name: str) -> list:
+    found = {getattr(o, field): o for o in model.objects.filter(**{f"{field}__in": keys})}
+    unknown = [k for k in keys if k not in found]
+    if unknown:
+        errors.setdefault(name, []).append(
+            _("Unknown %(what)s: %(keys)s.") % {"what": label, "keys": ", ".join(map(str, unknown))}
+        )
+    return [found[k] for k in keys if k in found]
+
+
+@transaction.atomic
+def variant_save(*, moment: Moment, by, values: dict, variant: Variant | None = None) -> Variant:
+    """Create or change a variant from plain values (references by public key: tone code,
+    tag ids, department WeCom ids, userids, hashtag texts, asset and CTA public ids)."""
+    moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
+    if not moment_is_editable(moment):
+        raise WorkflowError(_("“%(moment)s” is %(state)s and can no longer be edited.")
+                            % {"moment": moment.title, "state": State(moment.state).label})  # fmt: skip
+    errors: dict[str, list[str]] = {}
+    tone = None
+    if "tone" in values or variant is None:
+        tones = _resolve(Tone, "code", [values.get("tone", "")], _("tone"), errors, name="tone")
+        tone = tones[0] if tones else None
+    tags = _resolve(CustomerTag, "tag_id", values.get("audience_tags", []), _("customer tag"), errors,
+                    name="audience_tags")  # fmt: skip
+    departments = _resolve(Department, "wecom_id", values.get("target_departments", []), _("department"), errors,
+                           name="target_departments")  # fmt: skip
+    associates = _resolve(Associate, "userid", [u.lower() for u in values.get("target_associates", [])],
+                          _("associate"), errors, name="target_associates")  # fmt: skip
+    texts = []
+    for raw in values.get("hashtags", []):
+        try:
+            texts.append(rules.hashtag_normalise(raw))
+        except ValidationError as error:
+            errors.setdefault("hashtags", []).extend(error.messages)
+    hashtags = _resolve(Hashtag, "text", texts, _("hashtag (add it to the library first)"), errors, name="hashtags")
+    photos = _resolve(MediaAsset, "public_id", values.get("images", []), _("photo"), errors, name="images")
+    covers = _resolve(MediaAsset, "public_id", [values["link_cover"]] if values.get("link_cover") else [],
+                      _("photo"), errors, name="link_cover")  # fmt: skip
+    ctas = _resolve(CallToAction, "public_id", [values["cta"]] if values.get("cta") else [], _("call to action"),
+                    errors, name="cta")  # fmt: skip
+    if errors:
+        raise ValidationError(errors)
+
+    variant = variant or Variant(moment=moment)
+    for field in VARIANT_FIELDS:
+        if field in values:
+            setattr(variant, field, values[field])
+    if tone is not None:
+        variant.tone = tone
+    variant.link_cover = covers[0] if covers else None
+    variant.cta = ctas[0] if ctas else None
+    content = rules.VariantContent(
+        copy=variant.copy, hashtags=[h.text for h in hashtags], image_count=len(photos), link_url=variant.link_url,
+        link_title=variant.link_title, has_link_cover=bool(covers), cta=variant.cta, audience_all=variant.audience_all,
+        audience_tag_count=len(tags), department_count=len(departments), associate_count=len(associates),
+    )  # fmt: skip
+    rules.raise_if(rules.variant_errors(content, moment_window(moment), forbidden=forbidden_words()))
+    variant.save()
+    variant.audience_tags.set(tags)
+    variant.target_departments.set(departments)
+    variant.target_associates.set(associates)
+    VariantHashtag.objects.filter(variant=variant).delete()
+    VariantHashtag.objects.bulk_create([VariantHashtag(variant=variant, hashtag=h, position=i)
+                                        for i, h in enumerate(hashtags)])  # fmt: skip
+    VariantImage.objects.filter(variant=variant).delete()
+    VariantImage.objects.bulk_create([VariantImage(variant=variant, asset=a, position=i) for i, a in enumerate(photos)])
+    moment_edited(moment=moment, by=by)
+    return variant
 
 
 # --- reading a variant as plain content ---------------------------------------------------------
@@ -284,6 +363,7 @@ def _variant_copy(variant: Variant, moment: Moment) -> Variant:
     associates = list(variant.target_associates.all())
     variant.pk = None
     variant.id = None
+    variant.public_id = uuid.uuid4()
     variant.moment = moment
     variant._state.adding = True
     variant.save()

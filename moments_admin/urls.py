@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
 
 from moments_admin.health import healthz
 
@@ -10,6 +11,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include(("campaigns.api", "api"))),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include("staff.urls")),
 ]
 

@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
     "staff",
     "campaigns",
     "analytics",
@@ -222,6 +224,28 @@ WECOM_SANDBOX_CALLBACK_URL = env_str(
 WECOM_SANDBOX_JOB_SECONDS = env_int("WECOM_SANDBOX_JOB_SECONDS", 2, minimum=0)
 # The demo's behaviour model (members publish their tasks, customers like): a beat entry each minute.
 WECOM_SANDBOX_BEHAVIOUR = env_bool("WECOM_SANDBOX_BEHAVIOUR", True)
+
+# --- API (Django REST framework; schema by drf-spectacular) -------------------
+REST_FRAMEWORK = {
+    # The API serves the admin's users in their browser session (CSRF applies).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "moments_admin.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Moments API",
+    "DESCRIPTION": "Draft WeCom Moments campaigns: campaigns, moments, variants, media, hashtags, calls to action "
+    "and the approval workflow.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "HashtagKindEnum": "campaigns.models.Hashtag.Kind",
+        "CallToActionKindEnum": "campaigns.models.CallToAction.Kind",
+    },
+}
 
 # --- Admin (django-unfold) ----------------------------------------------------
 UNFOLD = {
