@@ -273,7 +273,6 @@ class MomentInline(TabularInline):
     readonly_fields = ["state"]
     extra = 0
     show_change_link = True
-    tab = True
 
 
 @admin.register(Campaign)
@@ -373,7 +372,6 @@ class VariantInline(StackedInline):
     autocomplete_fields = ["audience_tags", "target_departments", "target_associates", "cta", "tone"]
     extra = 0
     show_change_link = True
-    tab = True
 
 
 @admin.register(Moment)
@@ -633,7 +631,7 @@ class VariantAdmin(ModelAdmin):
     list_filter = ["tone", "audience_all"]
     search_fields = ["name", "copy", "moment__title", "moment__campaign__name"]
     list_select_related = ["moment", "tone", "cta"]
-    autocomplete_fields = ["moment", "tone", "audience_tags", "target_departments", "target_associates", "link_cover",
+    autocomplete_fields = ["moment", "audience_tags", "target_departments", "target_associates", "link_cover",
                            "cta"]  # fmt: skip
     inlines = [VariantHashtagInline, VariantImageInline]
     readonly_fields = ["preview"]

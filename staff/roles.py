@@ -33,7 +33,8 @@ _DIRECTORY = (
 )
 
 # Campaign drafting (the campaigns app): the libraries and the plan.
-_CAMPAIGN_CONTENT = ("campaign", "variant", "tone", "hashtag", "forbiddenword", "mediaasset", "calltoaction")
+_CAMPAIGN_CONTENT = ("campaign", "variant", "varianthashtag", "variantimage", "tone", "hashtag", "forbiddenword",
+                     "mediaasset", "calltoaction")  # fmt: skip
 
 # role -> {(app_label, model): actions}
 ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
