@@ -193,7 +193,9 @@ WHITENOISE_USE_FINDERS = True
 
 # --- WeCom (the client and the sandbox arrive with the WeCom integration) ------
 WECOM_SANDBOX = env_bool("WECOM_SANDBOX", True)
-WECOM_BASE_URL = env_str("WECOM_BASE_URL", "http://127.0.0.1:8000/wecom-sandbox/cgi-bin/")
+# The embedded default: the sandbox served by this very app (`make run` listens on MOMENTS_PORT).
+_PORT = env_int("MOMENTS_PORT", 8000, minimum=1, maximum=65535)
+WECOM_BASE_URL = env_str("WECOM_BASE_URL", f"http://127.0.0.1:{_PORT}/wecom-sandbox/cgi-bin/")
 WECOM_CORP_ID = env_str("WECOM_CORP_ID", "ww-sandbox-corp")
 WECOM_AGENT_ID = env_int("WECOM_AGENT_ID", 1000002, minimum=0)
 WECOM_SECRET = env_str("WECOM_SECRET", "sandbox-secret")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -43,7 +44,8 @@ class Command(BaseCommand):
             self._show_saved_logins()
             return
         if options["flush"]:
-            self.stdout.write("Removing the existing directory…")
+            self.stdout.write("Removing the existing campaigns and directory…")
+            call_command("seed_demo_campaign", flush_only=True)  # by name: staff does not import campaigns
             demo.directory_flush()
 
         bar: list[tqdm] = []
@@ -76,6 +78,8 @@ class Command(BaseCommand):
             f"brought in {counts.get('associates_created', 0):,} associates, "
             f"{counts.get('customers_created', 0):,} customers and {counts.get('contacts_created', 0):,} contacts."
         ))  # fmt: skip
+        # The demo campaign (the campaigns app's own command, by name).
+        call_command("seed_demo_campaign", stdout=self.stdout)
         if summary.logins:
             self._print_logins(summary.logins)
 

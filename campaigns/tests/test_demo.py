@@ -1,0 +1,36 @@
+"""The demo campaign `make run` drafts."""
+
+from __future__ import annotations
+
+from django.core.management import call_command
+
+from campaigns.models import Campaign, MediaAsset, State, Variant
+from staff.models import CustomerTagGroup
+from staff.roles import APPROVER, MARKETING_ADMIN
+from staff.tests import factories
+
+
+def test_the_valentines_demo_has_tier_variants_and_every_state(directory):
+    factories.user("admin", role=MARKETING_ADMIN)
+    factories.user("approver", role=APPROVER)
+    tier = factories.tag("金卡会员", group_name="会员等级")
+    CustomerTagGroup.objects.filter(pk=tier.group_id).update(is_tier=True)
+    call_command("seed_demo_campaign")
+    campaign = Campaign.objects.get()
+    assert (campaign.starts_on.month, campaign.starts_on.day, campaign.ends_on.day) == (2, 10, 14)
+    states = list(campaign.moments.order_by("publish_at").values_list("state", flat=True))
+    assert states == [State.APPROVED, State.APPROVED, State.IN_REVIEW, State.DRAFT, State.DRAFT]
+    assert Variant.objects.count() == 10
+    gold = Variant.objects.filter(name="金卡会员").first()
+    assert list(gold.audience_tags.all()) == [tier] and gold.cta.tier == tier and gold.images.exists()
+    assert MediaAsset.objects.count() == 6
+    call_command("seed_demo_campaign", if_empty=True)
+    assert Campaign.objects.count() == 1
+    call_command("seed_demo_campaign", flush_only=True)
+    assert not Campaign.objects.exists()
+
+
+def test_without_logins_the_demo_is_all_drafts(directory):
+    call_command("seed_demo_campaign")
+    assert set(Campaign.objects.get().moments.values_list("state", flat=True)) == {State.DRAFT}
+    assert Variant.objects.count() == 5  # no tier group: one variant a day
