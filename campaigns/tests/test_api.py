@@ -224,3 +224,20 @@ def test_list_endpoints_do_not_grow_in_queries(api, marketing_admin, directory, 
         with django_assert_max_num_queries(14):
             assert api.get(reverse(f"api:{name}")).status_code == 200
     assert len(api.get(reverse("api:moment-list")).json()["results"]) == 12
+
+
+def test_an_approver_who_also_writes_cannot_approve_their_own_draft(api, moment, directory):
+    from django.contrib.auth.models import Group
+
+    from staff.roles import APPROVER, MARKETING_ADMIN
+    from staff.tests import factories
+
+    both = factories.user("both", role=MARKETING_ADMIN)
+    both.groups.add(Group.objects.get(name=APPROVER))
+    _as(api, both)
+    api.post(reverse("api:moment-variants", args=[moment.public_id]), _variant_body(directory), format="json")
+    api.post(reverse("api:moment-submit", args=[moment.public_id]))
+    refused = api.post(reverse("api:moment-approve", args=[moment.public_id]))
+    assert refused.status_code == 403 and "another approver" in refused.json()["detail"]
+    moment.refresh_from_db()
+    assert moment.state == State.IN_REVIEW
