@@ -151,7 +151,10 @@ class CallToActionAdmin(ModelAdmin):
 
 
 class MediaAssetForm(forms.ModelForm):
-    upload = forms.FileField(label=_("Photo"), required=False, help_text=_("JPEG, PNG or WEBP, at most 10 MB."))
+    upload = forms.FileField(
+        label=_("File"), required=False,
+        help_text=_("A photo (JPEG, PNG or WEBP) or a video (MP4 of at most 30 seconds), at most 10 MB."),
+    )  # fmt: skip
 
     class Meta:
         model = MediaAsset
@@ -162,7 +165,7 @@ class MediaAssetForm(forms.ModelForm):
         if self.instance.pk is None and upload is None:
             raise ValidationError(_("Choose a photo to upload."))
         if upload is not None:
-            self.prepared = images.image_prepare(data=upload.read(images.MAX_UPLOAD_BYTES + 1))
+            self.prepared = services.media_prepare(data=upload.read(images.MAX_UPLOAD_BYTES + 1))
             self.original_name = upload.name
         return upload
 
@@ -170,9 +173,10 @@ class MediaAssetForm(forms.ModelForm):
 @admin.register(MediaAsset)
 class MediaAssetAdmin(ModelAdmin):
     form = MediaAssetForm
-    list_display = ["thumb", "__str__", "dimensions", "usage_count", "created_at", "uploaded_by"]
+    list_display = ["thumb", "__str__", "kind", "dimensions", "usage_count", "created_at", "uploaded_by"]
+    list_filter = ["kind"]
     search_fields = ["title", "original_name"]
-    readonly_fields = ["thumb", "dimensions", "size", "original_name", "uploaded_by", "created_at"]
+    readonly_fields = ["thumb", "kind", "dimensions", "size", "seconds", "original_name", "uploaded_by", "created_at"]
 
     def get_queryset(self, request):
         return (
@@ -183,8 +187,8 @@ class MediaAssetAdmin(ModelAdmin):
         )
 
     def get_fields(self, request, obj=None):
-        return ["upload", "title"] if obj is None else ["thumb", "title", "dimensions", "size", "original_name",
-                                                        "uploaded_by", "created_at"]  # fmt: skip
+        return ["upload", "title"] if obj is None else ["thumb", "title", "kind", "dimensions", "size", "seconds",
+                                                        "original_name", "uploaded_by", "created_at"]  # fmt: skip
 
     @admin.display(description=_("photo"))
     def thumb(self, obj):
@@ -207,6 +211,10 @@ class MediaAssetAdmin(ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        if change:  # an upload was stored whole by the service; it has no relations to save
+            super().save_related(request, form, formsets, change)
 
 
 @admin.register(Approval)
@@ -539,7 +547,7 @@ class VariantForm(forms.ModelForm):
     class Meta:
         model = Variant
         fields = ["moment", "name", "tone", "audience_all", "audience_tags", "target_departments", "target_associates",
-                  "copy", "allow_personal_touch", "link_url", "link_title", "link_cover", "cta"]  # fmt: skip
+                  "copy", "allow_personal_touch", "video", "link_url", "link_title", "link_cover", "cta"]  # fmt: skip
         widgets = {"copy": forms.Textarea(attrs={"rows": 6})}
 
     def clean_upload_photos(self):
@@ -573,6 +581,7 @@ class VariantForm(forms.ModelForm):
             link_url=data.get("link_url") or "",
             link_title=data.get("link_title") or "",
             has_link_cover=bool(data.get("link_cover")),
+            has_video=bool(data.get("video")),
             image_count=(self.instance.images.count() if self.instance.pk else 0) + len(getattr(self, "prepared", [])),
             cta=data.get("cta"),
             audience_all=bool(data.get("audience_all")),
@@ -581,6 +590,11 @@ class VariantForm(forms.ModelForm):
             associate_count=len(data.get("target_associates") or []),
             hashtags=[h.text for h in self.instance.hashtags.all()] if self.instance.pk else [],
         )
+        video, cover = data.get("video"), data.get("link_cover")
+        if video is not None and video.kind != MediaAsset.Kind.VIDEO:
+            self.add_error("video", gettext("This media asset is a photo, not a video."))
+        if cover is not None and cover.kind != MediaAsset.Kind.IMAGE:
+            self.add_error("link_cover", gettext("A link's cover is a photo."))
         window = services.moment_window(moment)
         for field, problems in rules.variant_errors(content, window, forbidden=selectors.forbidden_words()).items():
             target = field if field in self.fields else None
@@ -602,6 +616,8 @@ class VariantImageFormSet(forms.BaseInlineFormSet):
     def clean(self):
         super().clean()
         kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if any(f.cleaned_data["asset"].kind != MediaAsset.Kind.IMAGE for f in kept if f.cleaned_data.get("asset")):
+            raise ValidationError(gettext("Only photos go here; a video is chosen as the variant's video."))
         if len(kept) > rules.MAX_IMAGES:
             raise ValidationError(gettext("At most %(max)s photos; this variant has %(n)s.")
                                   % {"max": rules.MAX_IMAGES, "n": len(kept)})  # fmt: skip
@@ -631,15 +647,15 @@ class VariantAdmin(ModelAdmin):
     list_filter = ["tone", "audience_all"]
     search_fields = ["name", "copy", "moment__title", "moment__campaign__name"]
     list_select_related = ["moment", "tone", "cta"]
-    autocomplete_fields = ["moment", "audience_tags", "target_departments", "target_associates", "link_cover",
-                           "cta"]  # fmt: skip
+    autocomplete_fields = ["moment", "audience_tags", "target_departments", "target_associates", "video",
+                           "link_cover", "cta"]  # fmt: skip
     inlines = [VariantHashtagInline, VariantImageInline]
     readonly_fields = ["preview"]
     fieldsets = [
         (None, {"fields": ["moment", "name", "tone", "preview"]}),
         (_("Audience"), {"fields": ["audience_all", "audience_tags", "target_departments", "target_associates"]}),
-        (_("Content"), {"fields": ["copy", "allow_personal_touch", "upload_photos", "link_url", "link_title",
-                                   "link_cover", "cta"]}),
+        (_("Content"), {"fields": ["copy", "allow_personal_touch", "upload_photos", "video", "link_url",
+                                   "link_title", "link_cover", "cta"]}),
     ]  # fmt: skip
 
     class Media:

@@ -28,7 +28,8 @@ class MediaOut(serializers.ModelSerializer):
 
     class Meta:
         model = MediaAsset
-        fields = ["public_id", "title", "url", "thumbnail_url", "width", "height", "size", "created_at"]
+        fields = ["public_id", "kind", "title", "url", "thumbnail_url", "width", "height", "size", "seconds",
+                  "created_at"]  # fmt: skip
 
 
 class CallToActionOut(serializers.ModelSerializer):
@@ -46,14 +47,15 @@ class VariantOut(serializers.ModelSerializer):
     target_associates = serializers.SlugRelatedField(slug_field="userid", many=True, read_only=True)
     hashtags = serializers.SerializerMethodField()
     images = serializers.SerializerMethodField()
+    video = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
     link_cover = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
     cta = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
 
     class Meta:
         model = Variant
         fields = ["public_id", "name", "tone", "audience_all", "audience_tags", "target_departments",
-                  "target_associates", "copy", "allow_personal_touch", "hashtags", "images", "link_url", "link_title",
-                  "link_cover", "cta"]  # fmt: skip
+                  "target_associates", "copy", "allow_personal_touch", "hashtags", "images", "video", "link_url",
+                  "link_title", "link_cover", "cta"]  # fmt: skip
 
     def get_hashtags(self, variant) -> list[str]:
         rows = sorted(variant.varianthashtag_set.all(), key=lambda row: (row.position, row.pk))
@@ -85,7 +87,7 @@ class CampaignOut(serializers.ModelSerializer):
 def _variants():
     return Prefetch(
         "variants",
-        queryset=Variant.objects.select_related("tone", "link_cover", "cta").prefetch_related(
+        queryset=Variant.objects.select_related("tone", "video", "link_cover", "cta").prefetch_related(
             "audience_tags",
             "target_departments",
             "target_associates",
@@ -138,6 +140,7 @@ class VariantIn(serializers.Serializer):
     allow_personal_touch = serializers.BooleanField(default=False)
     hashtags = serializers.ListField(child=serializers.CharField(max_length=40), default=list, max_length=50)
     images = serializers.ListField(child=serializers.UUIDField(), default=list, max_length=50)
+    video = serializers.UUIDField(allow_null=True, default=None)
     link_url = serializers.URLField(allow_blank=True, default="", max_length=1024)
     link_title = serializers.CharField(allow_blank=True, default="", max_length=200)
     link_cover = serializers.UUIDField(allow_null=True, default=None)
@@ -388,7 +391,7 @@ class MediaList(generics.ListCreateAPIView):
     def post(self, request):
         upload = request.FILES.get("file")
         if upload is None:
-            return Response({"file": ["Send the photo in the multipart field 'file'."]}, status=400)
+            return Response({"file": ["Send the photo or video in the multipart field 'file'."]}, status=400)
         from campaigns import images
 
         asset = services.media_asset_create(data=upload.read(images.MAX_UPLOAD_BYTES + 1), original_name=upload.name,

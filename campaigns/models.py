@@ -104,11 +104,13 @@ def _thumbnail_path(instance: MediaAsset, filename: str) -> str:
 
 
 class MediaAsset(models.Model):
-    """An image in the library: validated, re-encoded without metadata, resized to
-    fit 1440×1080 (wecom-api.md §1.2), with a thumbnail. Reusable across moments."""
+    """A photo or video in the library. Photos are validated, re-encoded without
+    metadata and resized to fit 1440×1080; videos are MP4s of ≤ 30 s (wecom-api.md
+    §1.2). Each has a thumbnail. Reusable across moments."""
 
     class Kind(models.TextChoices):
         IMAGE = "image", _("Image")
+        VIDEO = "video", _("Video")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.IMAGE)
@@ -118,6 +120,7 @@ class MediaAsset(models.Model):
     width = models.PositiveIntegerField(_("width"))
     height = models.PositiveIntegerField(_("height"))
     size = models.PositiveIntegerField(_("bytes"))
+    seconds = models.FloatField(_("seconds"), null=True, blank=True)  # videos only
     sha256 = models.CharField(_("SHA-256"), max_length=64, unique=True)  # the same picture twice is one asset
     original_name = models.CharField(_("original file name"), max_length=255, blank=True)
     uploaded_by = models.ForeignKey(
@@ -278,6 +281,10 @@ class Variant(models.Model):
     images = models.ManyToManyField(
         MediaAsset, verbose_name=_("photos"), through="VariantImage", blank=True, related_name="variants"
     )
+    video = models.ForeignKey(
+        MediaAsset, verbose_name=_("video"), null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        limit_choices_to={"kind": "video"},
+    )  # fmt: skip
     link_url = models.URLField(_("link URL"), max_length=1024, blank=True)
     link_title = models.CharField(_("link title"), max_length=64, blank=True)
     link_cover = models.ForeignKey(

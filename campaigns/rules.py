@@ -2,8 +2,8 @@
 services. Each problem is a plain message on the field a person must fix.
 
 Limits from wecom-api.md §1.2: copy ≤ 2000 characters (the posted text is the
-copy followed by its hashtags), ≤ 9 images or 1 link (title ≤ 64 bytes, counted
-as UTF-8 as WeCom counts bytes), never mixed, and not both empty.
+copy followed by its hashtags), ≤ 9 images, or 1 video, or 1 link (title ≤ 64
+bytes, counted as UTF-8 as WeCom counts bytes), never mixed, and not all empty.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class VariantContent:
     copy: str = ""
     hashtags: list[str] = field(default_factory=list)
     image_count: int = 0
+    has_video: bool = False
     link_url: str = ""
     link_title: str = ""
     has_link_cover: bool = False
@@ -124,6 +125,8 @@ def variant_errors(content: VariantContent, window: Window, *, forbidden: Iterab
         )
     if has_link and content.image_count:
         add("link_url", _("A moment carries photos or one link, not both: remove the link or the photos."))
+    if content.has_video and (content.image_count or has_link):
+        add("video", _("A moment carries photos, one video or one link, never two of them: keep one."))
     if has_link:
         if not content.link_url:
             add("link_url", _("A link needs its URL."))
@@ -133,7 +136,7 @@ def variant_errors(content: VariantContent, window: Window, *, forbidden: Iterab
         if title_bytes > LINK_TITLE_MAX_BYTES:
             message = _("The link title is %(n)s bytes; WeCom takes at most %(max)s (a Chinese character is 3).")
             add("link_title", message % {"n": title_bytes, "max": LINK_TITLE_MAX_BYTES})
-    if not content.copy.strip() and not content.image_count and not has_link:
+    if not content.copy.strip() and not content.image_count and not has_link and not content.has_video:
         add("copy", _("Write some copy or add photos or a link: a moment cannot be empty."))
 
     if not content.audience_all and not content.audience_tag_count:

@@ -28,6 +28,7 @@ class Preview:
     copy_html: SafeString
     hashtags: list[str]
     images: list[MediaAsset]
+    video: MediaAsset | None
     link_title: str
     link_url: str
     link_cover: MediaAsset | None
@@ -62,6 +63,7 @@ def variant_preview(variant: Variant) -> Preview:
         copy_html=highlight(variant.copy, words),
         hashtags=hashtags,
         images=list(variant.images.order_by("variantimage__position", "variantimage__id")),
+        video=variant.video,
         link_title=variant.link_title,
         link_url=variant.link_url,
         link_cover=variant.link_cover,

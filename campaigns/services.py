@@ -20,7 +20,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import images, rules
+from campaigns import images, rules, videos
 from campaigns.models import (
     Approval,
     CallToAction,
@@ -54,21 +54,29 @@ def hashtag_create(*, text: str, kind: str = Hashtag.Kind.CAMPAIGN) -> Hashtag:
     return hashtag
 
 
+def media_prepare(*, data: bytes) -> images.PreparedImage | videos.PreparedVideo:
+    """Check an upload by its content: an MP4 is a video, anything else must be a photo."""
+    return videos.video_prepare(data=data) if videos.looks_like_mp4(data) else images.image_prepare(data=data)
+
+
 def media_asset_create(
-    *, data: bytes = b"", prepared: images.PreparedImage | None = None, original_name: str = "", title: str = "",
-    by=None,
+    *, data: bytes = b"", prepared: images.PreparedImage | videos.PreparedVideo | None = None,
+    original_name: str = "", title: str = "", by=None,
 ) -> MediaAsset:  # fmt: skip
-    """Check, normalise and store one uploaded photo (``data``, or already ``prepared``
-    by a form's validation); the same picture again returns the stored asset."""
-    prepared = prepared or images.image_prepare(data=data)
+    """Check, normalise and store one uploaded photo or video (``data``, or already
+    ``prepared`` by a form's validation); the same file again returns the stored asset."""
+    prepared = prepared or media_prepare(data=data)
     existing = MediaAsset.objects.filter(sha256=prepared.sha256).first()
     if existing is not None:
         return existing
+    is_video = isinstance(prepared, videos.PreparedVideo)
     asset = MediaAsset(
-        title=title[:128], width=prepared.width, height=prepared.height, size=len(prepared.content),
+        kind=MediaAsset.Kind.VIDEO if is_video else MediaAsset.Kind.IMAGE, title=title[:128], width=prepared.width,
+        height=prepared.height, size=len(prepared.content), seconds=prepared.seconds if is_video else None,
         sha256=prepared.sha256, original_name=(original_name or "")[:255], uploaded_by=by,
     )  # fmt: skip
-    asset.file.save(f"{asset.public_id}.{prepared.extension}", ContentFile(prepared.content), save=False)
+    extension = "mp4" if is_video else prepared.extension
+    asset.file.save(f"{asset.public_id}.{extension}", ContentFile(prepared.content), save=False)
     asset.thumbnail.save(f"{asset.public_id}.jpg", ContentFile(prepared.thumbnail), save=False)
     asset.save()
     return asset
@@ -115,6 +123,12 @@ def variant_save(*, moment: Moment, by, values: dict, variant: Variant | None = 
             errors.setdefault("hashtags", []).extend(error.messages)
     hashtags = _resolve(Hashtag, "text", texts, _("hashtag (add it to the library first)"), errors, name="hashtags")
     photos = _resolve(MediaAsset, "public_id", values.get("images", []), _("photo"), errors, name="images")
+    if any(p.kind != MediaAsset.Kind.IMAGE for p in photos):
+        errors.setdefault("images", []).append(_("Only photos go here; a video is chosen as the variant's video."))
+    video = _resolve(MediaAsset, "public_id", [values["video"]] if values.get("video") else [], _("video"), errors,
+                     name="video")  # fmt: skip
+    if video and video[0].kind != MediaAsset.Kind.VIDEO:
+        errors.setdefault("video", []).append(_("This media asset is a photo, not a video."))
     covers = _resolve(MediaAsset, "public_id", [values["link_cover"]] if values.get("link_cover") else [],
                       _("photo"), errors, name="link_cover")  # fmt: skip
     ctas = _resolve(CallToAction, "public_id", [values["cta"]] if values.get("cta") else [], _("call to action"),
@@ -130,8 +144,10 @@ def variant_save(*, moment: Moment, by, values: dict, variant: Variant | None = 
         variant.tone = tone
     variant.link_cover = covers[0] if covers else None
     variant.cta = ctas[0] if ctas else None
+    variant.video = video[0] if video else None
     content = rules.VariantContent(
-        copy=variant.copy, hashtags=[h.text for h in hashtags], image_count=len(photos), link_url=variant.link_url,
+        copy=variant.copy, hashtags=[h.text for h in hashtags], image_count=len(photos), has_video=bool(video),
+        link_url=variant.link_url,
         link_title=variant.link_title, has_link_cover=bool(covers), cta=variant.cta, audience_all=variant.audience_all,
         audience_tag_count=len(tags), department_count=len(departments), associate_count=len(associates),
     )  # fmt: skip
@@ -155,6 +171,7 @@ def variant_content(variant: Variant) -> rules.VariantContent:
         copy=variant.copy,
         hashtags=[h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")],
         image_count=variant.images.count(),
+        has_video=variant.video_id is not None,
         link_url=variant.link_url,
         link_title=variant.link_title,
         has_link_cover=variant.link_cover_id is not None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import struct
 
 from django.utils import timezone
 
@@ -43,3 +44,27 @@ def variant(moment: Moment, *, departments=(), associates=(), copy="玫瑰系列
 def discount(expires_at, *, label="限时九折") -> CallToAction:
     return CallToAction.objects.create(kind=CallToAction.Kind.DISCOUNT, label=label,
                                        url="https://brand.example.com/sale", expires_at=expires_at)  # fmt: skip
+
+
+def mp4_for_tests(*, seconds: float, width: int = 1280, height: int = 720, timescale: int = 1000) -> bytes:
+    """A minimal, well-formed MP4 skeleton (ftyp + moov/mvhd + trak/tkhd) with the given facts."""
+
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+    mvhd = bytes([0, 0, 0, 0]) + struct.pack(">IIII", 0, 0, timescale, round(seconds * timescale)) + bytes(80)
+    tkhd = bytes([0, 0, 0, 3]) + bytes(72) + struct.pack(">II", width << 16, height << 16)
+    ftyp = box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2avc1mp41")
+    return ftyp + box(b"moov", box(b"mvhd", mvhd) + box(b"trak", box(b"tkhd", tkhd))) + box(b"mdat", bytes(64))
+
+
+def photo_asset(color="pink"):
+    import io
+
+    from PIL import Image
+
+    from campaigns import services
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), color).save(buffer, format="JPEG")
+    return services.media_asset_create(data=buffer.getvalue(), original_name=f"{color}.jpg")

@@ -205,3 +205,33 @@ def test_list_pages_do_not_grow_in_queries(client, marketing_admin, directory, d
     with django_assert_max_num_queries(12):
         assert client.get(reverse("admin:campaigns_moment_calendar")).status_code == 200
     assert Moment.objects.count() == 9
+
+
+def test_the_media_library_takes_a_video_and_refuses_a_fake(client, marketing_admin):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(marketing_admin)
+    clip = SimpleUploadedFile("clip.mp4", cf.mp4_for_tests(seconds=10), content_type="video/mp4")
+    response = client.post(reverse("admin:campaigns_mediaasset_add"), {"upload": clip, "title": "花艺视频"})
+    assert response.status_code == 302
+    assert MediaAsset.objects.get().kind == MediaAsset.Kind.VIDEO
+    long = SimpleUploadedFile("long.mp4", cf.mp4_for_tests(seconds=45), content_type="video/mp4")
+    refused = client.post(reverse("admin:campaigns_mediaasset_add"), {"upload": long})
+    assert "45 seconds" in refused.content.decode() and MediaAsset.objects.count() == 1
+
+
+def test_a_photo_chosen_as_the_video_is_an_error(client, marketing_admin, plan, directory):
+    client.force_login(marketing_admin)
+    photo = cf.photo_asset()
+    response = client.post(reverse("admin:campaigns_variant_add"),
+                           _variant_data(plan.moments.get(), directory, video=photo.pk))  # fmt: skip
+    assert response.context["adminform"].form.errors["video"]  # only videos are choices here
+    assert not Variant.objects.filter(name="金卡会员").exists()
+
+
+def test_the_media_library_takes_a_photo(client, marketing_admin):
+    client.force_login(marketing_admin)
+    response = client.post(reverse("admin:campaigns_mediaasset_add"), {"upload": _jpeg(), "title": "玫瑰"})
+    assert response.status_code == 302
+    asset = MediaAsset.objects.get()
+    assert asset.kind == MediaAsset.Kind.IMAGE and asset.title == "玫瑰" and asset.uploaded_by == marketing_admin
