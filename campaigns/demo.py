@@ -91,7 +91,8 @@ def demo_campaign_create(*, writer: User, approver: User | None = None) -> Campa
             )
         for name, tag, text, cta, images in variants:
             services.variant_save(moment=moment, by=writer, values={
-                "name": name, "tone": Tone.objects.get(code=tone).code, "audience_all": tag is None,
+                "name": name, "tone": Tone.objects.get_or_create(code=tone, defaults={"name": tone})[0].code,
+                "audience_all": tag is None,
                 "audience_tags": [tag.tag_id] if tag else [], "target_departments": [root.wecom_id] if root else [],
                 "copy": text, "allow_personal_touch": True, "hashtags": [h.text for h in hashtags],
                 "images": [p.public_id for p in images], "cta": cta.public_id if cta else None,

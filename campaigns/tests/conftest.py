@@ -2,6 +2,16 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def _migration_data(db):
+    """Role groups and tones, which data migrations create and a transactional test's flush removes."""
+    from campaigns.tests.factories import ensure_tones
+    from staff.tests.factories import ensure_roles
+
+    ensure_roles()
+    ensure_tones()
+
+
+@pytest.fixture(autouse=True)
 def _english():
     """Messages are asserted in English here; test_i18n checks the Chinese catalogue."""
     from django.utils import translation

@@ -13,6 +13,21 @@ from campaigns.models import CallToAction, Campaign, Hashtag, Moment, Tone, Vari
 _numbers = itertools.count(1)
 
 
+def ensure_tones() -> None:
+    """The tone vocabulary comes from a data migration; a transactional test's flush removes it."""
+    import importlib
+
+    if not Tone.objects.exists():
+        for order, (code, name, guidance) in enumerate(importlib.import_module(
+            "campaigns.migrations.0002_roles_and_tones").TONES):  # fmt: skip
+            Tone.objects.get_or_create(code=code, defaults={"name": name, "guidance": guidance, "order": order})
+
+
+def tone(code: str = "warm") -> Tone:
+    ensure_tones()
+    return Tone.objects.get(code=code)
+
+
 def campaign(owner, *, name="情人节 2027", days_ahead=10, length=5) -> Campaign:
     start = timezone.localdate() + dt.timedelta(days=days_ahead)
     return Campaign.objects.create(name=name, goal="Reach 85% of members", starts_on=start,
@@ -28,8 +43,7 @@ def moment(campaign: Campaign, *, day=0, hour=10, title=None, hours_open=12) -> 
 
 def variant(moment: Moment, *, departments=(), associates=(), copy="玫瑰系列上新，限时九折", tags=(), hashtags=(),
             images=(), cta=None, name="全部客户") -> Variant:  # fmt: skip
-    tone = Tone.objects.get(code="warm")
-    item = Variant.objects.create(moment=moment, name=name, tone=tone, copy=copy, audience_all=not tags, cta=cta)
+    item = Variant.objects.create(moment=moment, name=name, tone=tone(), copy=copy, audience_all=not tags, cta=cta)
     item.audience_tags.set(tags)
     item.target_departments.set(departments)
     item.target_associates.set(associates)

@@ -58,7 +58,19 @@ def tag(name: str, *, group_name: str = "Tier") -> CustomerTag:
     return CustomerTag.objects.create(tag_id=f"et-{name}-{next(_numbers)}", group=group, name=name)
 
 
+def ensure_roles() -> None:
+    """The role groups come from data migrations; a transactional test's flush removes
+    them (Django re-creates permissions, not migration data), so put them back."""
+    from django.contrib.auth.models import Permission
+
+    from staff.roles import ROLE_PERMISSIONS, roles_sync
+
+    if Group.objects.filter(name__in=list(ROLE_PERMISSIONS)).count() < len(ROLE_PERMISSIONS):
+        roles_sync(group_model=Group, permission_model=Permission)
+
+
 def user(username: str, *, role: str | None = None, manages: list[Department] = (), staff: bool = True) -> User:
+    ensure_roles()
     person = User.objects.create_user(username=username, password="pw-for-tests-only", is_staff=staff)
     if role:
         person.groups.add(Group.objects.get(name=role))

@@ -71,7 +71,7 @@ INSTANCES = {
     PeriodicTask: lambda d: PeriodicTask.objects.create(
         name="demo", task="celery.backend_cleanup", interval=_interval()
     ),
-    cm.Tone: lambda d: cm.Tone.objects.get(code="warm"),
+    cm.Tone: lambda d: cf.tone(),
     cm.Hashtag: lambda d: cm.Hashtag.objects.create(text="情人节"),
     cm.ForbiddenWord: lambda d: cm.ForbiddenWord.objects.create(word="最低价"),
     cm.MediaAsset: lambda d: _jpeg_asset(),
