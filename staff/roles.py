@@ -92,3 +92,17 @@ def create_all_permissions(apps) -> None:
         app_config.models_module = True
         create_permissions(app_config, verbosity=0)
         app_config.models_module = None
+
+
+def grant_role_permissions(apps, *, app_label: str, grants: dict[str, list[str]]) -> None:
+    """In a data migration: add permissions (codenames of ``app_label``) to role groups,
+    creating the permissions first (see ``create_all_permissions``)."""
+    create_all_permissions(apps)
+    permission = apps.get_model("auth", "Permission")
+    group = apps.get_model("auth", "Group")
+    for role, codenames in grants.items():
+        found = list(permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
+        missing = sorted(set(codenames) - {p.codename for p in found})
+        if missing:
+            raise RuntimeError(f"Permissions missing for role {role!r}: {missing}")
+        group.objects.get_or_create(name=role)[0].permissions.add(*found)

@@ -3,7 +3,7 @@ vocabulary of tones (admins edit it)."""
 
 from django.db import migrations
 
-from staff.roles import create_all_permissions
+from staff.roles import grant_role_permissions
 
 CONTENT = ("campaign", "variant", "tone", "hashtag", "forbiddenword", "mediaasset", "calltoaction")
 ALL = ("view", "add", "change", "delete")
@@ -24,13 +24,7 @@ TONES = [
 
 
 def grant(apps, schema_editor):
-    create_all_permissions(apps)
-    permission = apps.get_model("auth", "Permission")
-    group = apps.get_model("auth", "Group")
-    for role, codenames in GRANTS.items():
-        found = list(permission.objects.filter(content_type__app_label="campaigns", codename__in=codenames))
-        assert len(found) == len(codenames), sorted(set(codenames) - {p.codename for p in found})
-        group.objects.get_or_create(name=role)[0].permissions.add(*found)
+    grant_role_permissions(apps, app_label="campaigns", grants=GRANTS)
 
 
 def tones(apps, schema_editor):

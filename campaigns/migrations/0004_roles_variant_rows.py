@@ -3,7 +3,7 @@ permissions too (the admin hides inlines a user may not add to)."""
 
 from django.db import migrations
 
-from staff.roles import create_all_permissions
+from staff.roles import grant_role_permissions
 
 GRANTS = {
     "Marketing admin": [f"{a}_{m}" for m in ("varianthashtag", "variantimage") for a in ("view", "add", "change",
@@ -13,13 +13,7 @@ GRANTS = {
 
 
 def grant(apps, schema_editor):
-    create_all_permissions(apps)
-    permission = apps.get_model("auth", "Permission")
-    group = apps.get_model("auth", "Group")
-    for role, codenames in GRANTS.items():
-        found = list(permission.objects.filter(content_type__app_label="campaigns", codename__in=codenames))
-        assert len(found) == len(codenames), sorted(set(codenames) - {p.codename for p in found})
-        group.objects.get_or_create(name=role)[0].permissions.add(*found)
+    grant_role_permissions(apps, app_label="campaigns", grants=GRANTS)
 
 
 class Migration(migrations.Migration):
