@@ -1,0 +1,313 @@
+"""Campaigns and moments: the plan, the workflow buttons, previews and the calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, StackedInline, TabularInline
+from unfold.decorators import action
+
+from campaigns import rules, selectors, services
+from campaigns.admin.common import history_html, transition_page
+from campaigns.models import (
+    Campaign,
+    Moment,
+    State,
+    Variant,
+)
+
+
+# --- campaigns ----------------------------------------------------------------------------------
+class MomentForm(forms.ModelForm):
+    """The moment's times, checked as at submission (in the past, backwards, outside the campaign)."""
+
+    class Meta:
+        model = Moment
+        fields = ["campaign", "title", "publish_at", "expires_at", "mode"]
+
+    def clean(self):
+        data = super().clean()
+        campaign = data.get("campaign") or getattr(self.instance, "campaign", None)
+        if data.get("publish_at") and data.get("expires_at") and campaign is not None:
+            window = rules.Window(data["publish_at"], data["expires_at"], campaign.starts_on, campaign.ends_on)
+            for field, problems in rules.moment_window_errors(window).items():
+                for problem in problems:
+                    self.add_error(field, problem)
+        return data
+
+
+class MomentInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        for form in self.forms:
+            moment = form.instance
+            if moment.pk and form.has_changed() and not services.moment_is_editable(moment):
+                raise ValidationError(
+                    gettext("“%(moment)s” is %(state)s and can no longer be edited.")
+                    % {"moment": moment.title, "state": State(moment.state).label}
+                )
+
+
+class MomentInline(TabularInline):
+    model = Moment
+    form = MomentForm
+    formset = MomentInlineFormSet
+    fields = ["title", "publish_at", "expires_at", "mode", "state"]
+    readonly_fields = ["state"]
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ModelAdmin):
+    list_display = ["name", "starts_on", "ends_on", "state", "moment_count", "owner"]
+    list_filter = ["state", "starts_on"]
+    search_fields = ["name", "goal"]
+    date_hierarchy = "starts_on"
+    inlines = [MomentInline]
+    readonly_fields = ["state", "owner", "trail"]
+    fields = ["name", "goal", "starts_on", "ends_on", "state", "owner", "trail"]
+    actions_detail = ["submit_plan", "approve_plan", "reject_plan", "clone_plan"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("owner").annotate(moment_total=Count("moments"))
+
+    @admin.display(description=_("moments"), ordering="moment_total")
+    def moment_count(self, obj):
+        return obj.moment_total
+
+    @admin.display(description=_("history"))
+    def trail(self, obj):
+        return history_html(obj) if obj.pk else "—"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.owner = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save()
+        for moment in instances:  # new or changed moments
+            services.moment_edited(moment=moment, by=request.user)
+        services.campaign_state_refresh(form.instance)
+
+    def _get(self, request, object_id) -> Campaign:
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None:
+            raise Http404
+        return campaign
+
+    def has_submit_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.submit_moment")
+
+    def has_approve_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.approve_moment")
+
+    @action(description=_("Submit the plan for review"), url_path="submit", permissions=["submit"])
+    def submit_plan(self, request, object_id):
+        campaign = self._get(request, object_id)
+
+        def run(note):
+            count = services.campaign_submit(campaign=campaign, by=request.user, note=note)
+            return gettext("%(count)s moments are now in review.") % {"count": count}
+
+        return transition_page(self, request, campaign, title=gettext("Submit “%s” for review") % campaign.name,
+                           explanation=gettext("Every draft moment of the plan goes to the approvers."),
+                           button=gettext("Submit"), run=run)  # fmt: skip
+
+    @action(description=_("Approve the plan"), url_path="approve", permissions=["approve"])
+    def approve_plan(self, request, object_id):
+        campaign = self._get(request, object_id)
+
+        def run(note):
+            services.campaign_decide(campaign=campaign, by=request.user, approve=True, note=note)
+            return gettext("The plan is approved.")
+
+        return transition_page(self, request, campaign, title=gettext("Approve “%s”") % campaign.name,
+                           explanation=gettext("Every moment in review is approved at once."),
+                           button=gettext("Approve"), run=run)  # fmt: skip
+
+    @action(description=_("Reject the plan"), url_path="reject", permissions=["approve"])
+    def reject_plan(self, request, object_id):
+        campaign = self._get(request, object_id)
+
+        def run(note):
+            services.campaign_decide(campaign=campaign, by=request.user, approve=False, note=note)
+            return gettext("The plan is sent back to its writers.")
+
+        return transition_page(self, request, campaign, title=gettext("Reject “%s”") % campaign.name,
+                           explanation=gettext("Every moment in review goes back to draft; say why."),
+                           button=gettext("Reject"), run=run)  # fmt: skip
+
+    @action(description=_("Clone the campaign"), url_path="clone", permissions=["submit"])
+    def clone_plan(self, request, object_id):
+        campaign = self._get(request, object_id)
+        copy = services.campaign_clone(campaign=campaign, by=request.user)
+        messages.success(request, gettext("A draft copy a year later: change its dates and content."))
+        return redirect(reverse("admin:campaigns_campaign_change", args=[copy.pk]))
+
+
+# --- moments ------------------------------------------------------------------------------------
+class VariantInline(StackedInline):
+    model = Variant
+    fields = ["name", "tone", "audience_all", "audience_tags", "target_departments", "target_associates", "copy",
+              "allow_personal_touch", "cta"]  # fmt: skip
+    autocomplete_fields = ["audience_tags", "target_departments", "target_associates", "cta", "tone"]
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Moment)
+class MomentAdmin(ModelAdmin):
+    form = MomentForm
+    list_display = ["title", "campaign", "publish_at", "expires_at", "mode", "state", "edited_by"]
+    list_filter = ["state", "mode", "campaign"]
+    search_fields = ["title", "campaign__name"]
+    list_select_related = ["campaign", "edited_by"]
+    date_hierarchy = "publish_at"
+    inlines = [VariantInline]
+    autocomplete_fields = ["campaign"]
+    fields = ["campaign", "title", "publish_at", "expires_at", "mode", "state", "edited_by", "previews", "trail"]
+    readonly_fields = ["state", "edited_by", "previews", "trail"]
+    actions_detail = ["submit", "approve", "reject", "schedule", "cancel", "clone"]
+    actions_list = ["calendar"]
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or services.moment_is_editable(obj))
+
+    @admin.display(description=_("preview"))
+    def previews(self, obj):
+        if not obj.pk:
+            return "—"
+        variants = [(v.name, selectors.variant_preview(v)) for v in obj.variants.all()]
+        return render_to_string("admin/campaigns/previews.html", {"variants": variants})
+
+    @admin.display(description=_("history"))
+    def trail(self, obj):
+        return history_html(obj) if obj.pk else "—"
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not change or form.has_changed() or any(formset.has_changed() for formset in formsets):
+            services.moment_edited(moment=form.instance, by=request.user)
+
+    def _get(self, request, object_id) -> Moment:
+        moment = Moment.objects.select_related("campaign").filter(pk=unquote(object_id)).first()
+        if moment is None or not self.has_view_permission(request, moment):
+            raise Http404
+        return moment
+
+    def has_submit_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.submit_moment")
+
+    def has_approve_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.approve_moment")
+
+    def _step(self, request, object_id, *, title, explanation, button, run):
+        moment = self._get(request, object_id)
+        return transition_page(self, request, moment, title=title % moment.title, explanation=explanation,
+                           button=button, run=lambda note: run(moment, note))  # fmt: skip
+
+    @action(description=_("Submit for review"), url_path="submit", permissions=["submit"])
+    def submit(self, request, object_id):
+        def run(moment, note):
+            services.moment_submit(moment=moment, by=request.user, note=note)
+            return gettext("Submitted for review.")
+
+        return self._step(request, object_id, title=gettext("Submit “%s” for review"),
+                          explanation=gettext("Approvers will see it; any edit sends it back to draft."),
+                          button=gettext("Submit"), run=run)  # fmt: skip
+
+    @action(description=_("Approve"), url_path="approve", permissions=["approve"])
+    def approve(self, request, object_id):
+        def run(moment, note):
+            services.moment_decide(moment=moment, by=request.user, approve=True, note=note)
+            return gettext("Approved.")
+
+        return self._step(request, object_id, title=gettext("Approve “%s”"),
+                          explanation=gettext("It can then be scheduled."),
+                          button=gettext("Approve"), run=run)  # fmt: skip
+
+    @action(description=_("Reject"), url_path="reject", permissions=["approve"])
+    def reject(self, request, object_id):
+        def run(moment, note):
+            services.moment_decide(moment=moment, by=request.user, approve=False, note=note)
+            return gettext("Sent back to draft.")
+
+        return self._step(request, object_id, title=gettext("Reject “%s”"),
+                          explanation=gettext("It goes back to draft; say why."),
+                          button=gettext("Reject"), run=run)  # fmt: skip
+
+    @action(description=_("Schedule"), url_path="schedule", permissions=["submit"])
+    def schedule(self, request, object_id):
+        def run(moment, note):
+            services.moment_schedule(moment=moment, by=request.user)
+            return gettext("Scheduled: associates will be notified at the publish time.")
+
+        return self._step(request, object_id, title=gettext("Schedule “%s”"),
+                          explanation=gettext("At the publish time each target associate gets a notification."),
+                          button=gettext("Schedule"), run=run)  # fmt: skip
+
+    @action(description=_("Cancel"), url_path="cancel", permissions=["submit"])
+    def cancel(self, request, object_id):
+        def run(moment, note):
+            services.moment_cancel(moment=moment, by=request.user, note=note)
+            return gettext("Cancelled.")
+
+        return self._step(request, object_id, title=gettext("Cancel “%s”"),
+                          explanation=gettext("It will not be sent. This cannot be undone."),
+                          button=gettext("Cancel the moment"), run=run)  # fmt: skip
+
+    @action(description=_("Clone"), url_path="clone", permissions=["submit"])
+    def clone(self, request, object_id):
+        copy = services.moment_clone(moment=self._get(request, object_id), by=request.user)
+        messages.success(request, gettext("A draft copy a day later."))
+        return redirect(reverse("admin:campaigns_moment_change", args=[copy.pk]))
+
+    @action(description=_("Calendar"), url_path="calendar", icon="calendar_month", permissions=["view"])
+    def calendar(self, request):
+        return self.calendar_view(request)
+
+    def calendar_view(self, request):
+        today = timezone.localdate()
+        week = request.GET.get("week")
+        try:
+            if week:
+                first = dt.date.fromisoformat(week)
+                first -= dt.timedelta(days=first.weekday())
+                last, month, mode = first + dt.timedelta(days=6), None, "week"
+            else:
+                year, month = (int(x) for x in request.GET.get("month", today.strftime("%Y-%m")).split("-"))
+                first, last = selectors.month_bounds(year, month)
+                mode = "month"
+        except ValueError:
+            messages.error(request, gettext("That is not a date: showing this month."))
+            first, last = selectors.month_bounds(today.year, today.month)
+            month, mode = today.month, "month"
+        previous_month = (first.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+        next_month = (last + dt.timedelta(days=1)).strftime("%Y-%m")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Calendar of moments"),
+            "opts": Moment._meta,
+            "weeks": selectors.calendar_weeks(first, last, month=month),
+            "first": first, "last": last, "mode": mode,
+            "previous": {"month": previous_month} if mode == "month" else {"week": (first - dt.timedelta(days=7))},
+            "next": {"month": next_month} if mode == "month" else {"week": (first + dt.timedelta(days=7))},
+            "weekdays": [gettext(d) for d in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")],
+        }  # fmt: skip
+        return TemplateResponse(request, "admin/campaigns/calendar.html", context)
