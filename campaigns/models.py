@@ -126,6 +126,9 @@ class MediaAsset(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # WeCom's copy (media/upload_attachment): valid 3 days, re-uploaded after (wecom-api.md §1.6, 40007).
+    wecom_media_id = models.CharField(_("WeCom media id"), max_length=128, blank=True)
+    wecom_uploaded_at = models.DateTimeField(_("uploaded to WeCom at"), null=True, blank=True)
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
 
     class Meta:
@@ -225,6 +228,7 @@ class Moment(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("last edited by"), null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )  # fmt: skip
+    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -381,3 +385,61 @@ class StateChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_state} → {self.to_state}"
+
+
+class PublishTask(models.Model):
+    """One associate's to-do for one variant (DESIGN.md §5.3): notified once, opened
+    through a signed link, published when WeCom confirms it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        NOTIFYING = "notifying", _("Notifying")
+        NOTIFIED = "notified", _("Notified")
+        OPENED = "opened", _("Opened")
+        PUBLISH_REQUESTED = "publish_requested", _("Publish requested")
+        PUBLISHED = "published", _("Published")
+        EXPIRED = "expired", _("Expired")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    moment = models.ForeignKey(Moment, verbose_name=_("moment"), on_delete=models.CASCADE, related_name="tasks")
+    variant = models.ForeignKey(Variant, verbose_name=_("variant"), on_delete=models.CASCADE, related_name="tasks")
+    associate = models.ForeignKey(
+        Associate, verbose_name=_("associate"), on_delete=models.PROTECT, related_name="publish_tasks"
+    )
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.PENDING)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)  # a notify in flight since
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    msgid = models.CharField(_("WeCom msgid"), max_length=64, blank=True)
+    notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("opened at"), null=True, blank=True)
+    publish_requested_at = models.DateTimeField(_("publish requested at"), null=True, blank=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    edited_copy = models.TextField(_("copy as the associate edited it"), blank=True)
+    wecom_jobid = models.CharField(_("WeCom job id"), max_length=64, blank=True)
+    wecom_moment_id = models.CharField(_("WeCom moment id"), max_length=64, blank=True)
+    errcode = models.IntegerField(_("errcode"), null=True, blank=True)
+    error = models.CharField(_("reason"), max_length=255, blank=True)
+    reminders_sent = models.PositiveSmallIntegerField(_("reminders sent"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("publish task")
+        verbose_name_plural = _("publish tasks")
+        ordering = ["moment", "associate", "id"]
+        constraints = [
+            # Dispatch may run twice: the second run inserts nothing.
+            models.UniqueConstraint(fields=["variant", "associate"], name="publish_task_once"),
+        ]
+        indexes = [
+            # The notifier's and reconciler's work lists: tasks of a state, oldest claim first.
+            models.Index(fields=["state", "claimed_at"], name="publish_task_state_claim"),
+            # Funnel counts per moment.
+            models.Index(fields=["moment", "state"], name="publish_task_moment_state"),
+            # An associate's tasks today ("my tasks", remaining feed slots).
+            models.Index(fields=["associate", "state"], name="publish_task_associate"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id} → {self.associate_id}"

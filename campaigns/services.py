@@ -222,7 +222,7 @@ def _record(moment: Moment, from_state: str, to_state: str, by, note: str = "") 
     )
 
 
-def _move(moment: Moment, *, allowed_from: tuple, to: str, by, note: str = "") -> None:
+def moment_transition(moment: Moment, *, allowed_from: tuple, to: str, by, note: str = "") -> None:
     """The conditional update every transition is: fails if someone moved it meanwhile."""
     current = moment.state
     if current not in allowed_from or not Moment.objects.filter(pk=moment.pk, state=current).update(
@@ -259,7 +259,7 @@ def moment_submit(*, moment: Moment, by, note: str = "") -> None:
     problems = moment_problems(moment)
     if problems:
         raise ValidationError(problems)
-    _move(moment, allowed_from=(State.DRAFT,), to=State.IN_REVIEW, by=by, note=note)
+    moment_transition(moment, allowed_from=(State.DRAFT,), to=State.IN_REVIEW, by=by, note=note)
     campaign_state_refresh(moment.campaign)
 
 
@@ -274,7 +274,7 @@ def campaign_submit(*, campaign: Campaign, by, note: str = "") -> int:
     if problems:
         raise ValidationError(problems)
     for moment in drafts:
-        _move(moment, allowed_from=(State.DRAFT,), to=State.IN_REVIEW, by=by, note=note)
+        moment_transition(moment, allowed_from=(State.DRAFT,), to=State.IN_REVIEW, by=by, note=note)
     campaign_state_refresh(campaign)
     return len(drafts)
 
@@ -294,9 +294,9 @@ def _decide(moment: Moment, *, by, approve: bool, note: str) -> None:
         raise PermissionDenied(_("You wrote or submitted “%(moment)s”: another approver must decide.")
                                % {"moment": moment.title})  # fmt: skip
     if approve:
-        _move(moment, allowed_from=(State.IN_REVIEW,), to=State.APPROVED, by=by, note=note)
+        moment_transition(moment, allowed_from=(State.IN_REVIEW,), to=State.APPROVED, by=by, note=note)
     else:
-        _move(moment, allowed_from=(State.IN_REVIEW,), to=State.DRAFT, by=by, note=note)
+        moment_transition(moment, allowed_from=(State.IN_REVIEW,), to=State.DRAFT, by=by, note=note)
 
 
 @transaction.atomic
@@ -339,7 +339,9 @@ def moment_edited(*, moment: Moment, by) -> None:
     Moment.objects.filter(pk=moment.pk).update(edited_by=by)
     moment.edited_by = by
     if moment.state in EDITABLE_AGAIN:
-        _move(moment, allowed_from=EDITABLE_AGAIN, to=State.DRAFT, by=by, note=_("Edited after submission."))
+        moment_transition(
+            moment, allowed_from=EDITABLE_AGAIN, to=State.DRAFT, by=by, note=_("Edited after submission.")
+        )
         campaign_state_refresh(moment.campaign)
     elif moment.state not in (State.DRAFT,):
         raise WorkflowError(_("“%(moment)s” is %(state)s and can no longer be edited.")
@@ -358,7 +360,7 @@ def moment_schedule(*, moment: Moment, by) -> None:
     if moment.publish_at <= timezone.now():
         raise WorkflowError(_("“%(moment)s” was due at a time already past: change the time and submit it again.")
                             % {"moment": moment.title})  # fmt: skip
-    _move(moment, allowed_from=(State.APPROVED,), to=State.SCHEDULED, by=by)
+    moment_transition(moment, allowed_from=(State.APPROVED,), to=State.SCHEDULED, by=by)
     campaign_state_refresh(moment.campaign)
 
 
@@ -367,7 +369,7 @@ def moment_cancel(*, moment: Moment, by, note: str = "") -> None:
     _require(by, "campaigns.submit_moment", _("Only marketing admins cancel moments."))
     moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
     allowed = (State.DRAFT, State.IN_REVIEW, State.APPROVED, State.SCHEDULED)
-    _move(moment, allowed_from=allowed, to=State.CANCELLED, by=by, note=note)
+    moment_transition(moment, allowed_from=allowed, to=State.CANCELLED, by=by, note=note)
     campaign_state_refresh(moment.campaign)
 
 

@@ -21,6 +21,9 @@ app.conf.beat_schedule = {
     # The directory changes slowly and callbacks apply changes as they happen;
     # a nightly full sync catches what callbacks missed.
     "directory-sync-nightly": {"task": "staff.tasks.directory_sync_task", "schedule": crontab(hour=3, minute=17)},
+    # The schedule lives in the database: one static entry claims whatever is due (DESIGN.md §5.3).
+    "dispatch-due": {"task": "campaigns.tasks.dispatch_due_task", "schedule": 30.0},
+    "dispatch-reconcile": {"task": "campaigns.tasks.reconcile_task", "schedule": 120.0},
 }
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include(("campaigns.api", "api"))),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include("staff.urls")),
+    path("", include("campaigns.urls")),
 ]
 
 if settings.WECOM_SANDBOX:

@@ -50,6 +50,7 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("campaigns", "moment"): (*_ALL, "submit"),
         ("campaigns", "approval"): _VIEW,
         ("campaigns", "statechange"): _VIEW,
+        ("campaigns", "publishtask"): _VIEW,
     },
     APPROVER: {
         **{("staff", model): _VIEW for model in _DIRECTORY},
@@ -57,6 +58,7 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("campaigns", "moment"): (*_VIEW, "approve"),
         ("campaigns", "approval"): _VIEW,
         ("campaigns", "statechange"): _VIEW,
+        ("campaigns", "publishtask"): _VIEW,
     },
     MANAGER: {
         ("staff", model): _VIEW

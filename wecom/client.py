@@ -125,7 +125,7 @@ class WeComClient:
             errcode = data.get("errcode", 0)
             if errcode == 0:
                 return data
-            error = error_for(errcode, data.get("errmsg", ""), endpoint=path)
+            error = error_for(errcode, data.get("errmsg", ""), endpoint=path, data=data)
             if isinstance(error, TokenError) and attempt == 1:
                 logger.info("wecom: token refused on %s (%s); refreshing once", path, errcode)
                 token = self._refresh_token(stale=token)

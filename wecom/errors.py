@@ -44,10 +44,11 @@ REASONS = {
 
 
 class WeComError(Exception):
-    def __init__(self, errcode: int | None, errmsg: str, *, endpoint: str = ""):
+    def __init__(self, errcode: int | None, errmsg: str, *, endpoint: str = "", data: dict | None = None):
         self.errcode = errcode
         self.errmsg = errmsg
         self.endpoint = endpoint
+        self.data = data or {}  # the whole answer, e.g. message/send's invaliduser/unlicenseduser with 81013
         super().__init__(f"{endpoint}: {errcode} {errmsg}" if errcode is not None else f"{endpoint}: {errmsg}")
 
     @property
@@ -72,9 +73,9 @@ class PermanentError(WeComError):
     pass
 
 
-def error_for(errcode: int, errmsg: str, *, endpoint: str) -> WeComError:
+def error_for(errcode: int, errmsg: str, *, endpoint: str, data: dict | None = None) -> WeComError:
     if errcode in TRANSIENT_ERRCODES:
-        return TransientError(errcode, errmsg, endpoint=endpoint)
+        return TransientError(errcode, errmsg, endpoint=endpoint, data=data)
     if errcode in TOKEN_ERRCODES:
-        return TokenError(errcode, errmsg, endpoint=endpoint)
-    return PermanentError(errcode, errmsg, endpoint=endpoint)
+        return TokenError(errcode, errmsg, endpoint=endpoint, data=data)
+    return PermanentError(errcode, errmsg, endpoint=endpoint, data=data)

@@ -25,6 +25,7 @@ from campaigns.admin.common import history_html, transition_page
 from campaigns.models import (
     Campaign,
     Moment,
+    PublishTask,
     State,
     Variant,
 )
@@ -180,14 +181,35 @@ class MomentAdmin(ModelAdmin):
     date_hierarchy = "publish_at"
     inlines = [VariantInline]
     autocomplete_fields = ["campaign"]
-    fields = ["campaign", "title", "publish_at", "expires_at", "mode", "state", "edited_by", "previews", "trail"]
-    readonly_fields = ["state", "edited_by", "previews", "trail"]
+    fields = ["campaign", "title", "publish_at", "expires_at", "mode", "state", "edited_by", "funnel", "previews",
+              "trail"]  # fmt: skip
+    readonly_fields = ["state", "edited_by", "funnel", "previews", "trail"]
     actions_detail = ["submit", "approve", "reject", "schedule", "cancel", "clone"]
     actions_list = ["calendar"]
 
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or services.moment_is_editable(obj))
+
+    @admin.display(description=_("associates"))
+    def funnel(self, obj):
+        """Targeted, notified, opened, publish requested, published, failed (one query)."""
+        if not obj.pk:
+            return "—"
+        counts = dict(obj.tasks.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+        if not counts:
+            return "—"
+        reached = {
+            PublishTask.State.NOTIFIED: ("notified", "opened", "publish_requested", "published"),
+            PublishTask.State.OPENED: ("opened", "publish_requested", "published"),
+            PublishTask.State.PUBLISH_REQUESTED: ("publish_requested", "published"),
+            PublishTask.State.PUBLISHED: ("published",),
+        }
+        parts = [(gettext("targeted"), sum(counts.values()))]
+        parts += [(PublishTask.State(state).label, sum(counts.get(s, 0) for s in states)) for state, states in
+                  reached.items()]  # fmt: skip
+        parts.append((PublishTask.State.FAILED.label, counts.get(PublishTask.State.FAILED, 0)))
+        return " → ".join(f"{label} {n}" for label, n in parts)
 
     @admin.display(description=_("preview"))
     def previews(self, obj):
@@ -311,3 +333,24 @@ class MomentAdmin(ModelAdmin):
             "weekdays": [gettext(d) for d in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")],
         }  # fmt: skip
         return TemplateResponse(request, "admin/campaigns/calendar.html", context)
+
+
+@admin.register(PublishTask)
+class PublishTaskAdmin(ModelAdmin):
+    """Each associate's task: who was notified, opened, asked to publish, published, or failed and why."""
+
+    list_display = ["associate", "moment", "variant", "state", "notified_at", "opened_at", "publish_requested_at",
+                    "published_at", "error"]  # fmt: skip
+    list_filter = ["state", "moment__campaign"]
+    search_fields = ["=associate__userid", "associate__name", "moment__title"]
+    list_select_related = ["associate", "moment", "variant"]
+    readonly_fields = [f.name for f in PublishTask._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

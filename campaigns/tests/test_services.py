@@ -155,7 +155,7 @@ def test_a_stale_state_loses_the_race(plan, writer, approver):
     services.moment_decide(moment=moment, by=approver, approve=True)
     stale.state = State.IN_REVIEW  # what a second browser tab still shows
     with pytest.raises(services.WorkflowError):
-        services._move(stale, allowed_from=(State.IN_REVIEW,), to=State.DRAFT, by=approver)
+        services.moment_transition(stale, allowed_from=(State.IN_REVIEW,), to=State.DRAFT, by=approver)
     assert Moment.objects.get(pk=moment.pk).state == State.APPROVED
 
 

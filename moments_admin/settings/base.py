@@ -195,6 +195,8 @@ WHITENOISE_USE_FINDERS = True
 WECOM_SANDBOX = env_bool("WECOM_SANDBOX", True)
 # The embedded default: the sandbox served by this very app (`make run` listens on MOMENTS_PORT).
 _PORT = env_int("MOMENTS_PORT", 8000, minimum=1, maximum=65535)
+# Where associates' phones reach this app: the links in their WeCom notifications start with it.
+MOMENTS_PUBLIC_URL = env_str("MOMENTS_PUBLIC_URL", f"http://127.0.0.1:{_PORT}")
 WECOM_BASE_URL = env_str("WECOM_BASE_URL", f"http://127.0.0.1:{_PORT}/wecom-sandbox/cgi-bin/")
 WECOM_CORP_ID = env_str("WECOM_CORP_ID", "ww-sandbox-corp")
 WECOM_AGENT_ID = env_int("WECOM_AGENT_ID", 1000002, minimum=0)

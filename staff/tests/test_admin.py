@@ -82,13 +82,16 @@ INSTANCES = {
     cm.Approval: lambda d: cm.Approval.objects.create(
         campaign=cf.campaign(_owner()), decision="approved", decided_by=_owner()
     ),
+    cm.PublishTask: lambda d: cm.PublishTask.objects.create(
+        moment=(v := _variant(d)).moment, variant=v, associate=d.east_associate
+    ),
     cm.StateChange: lambda d: cm.StateChange.objects.create(
         campaign=cf.campaign(_owner()), from_state="draft", to_state="in_review", by=_owner()
     ),
 }
 
 
-READ_ONLY = {DirectorySyncRun, CallbackEvent, cm.Approval, cm.StateChange}
+READ_ONLY = {DirectorySyncRun, CallbackEvent, cm.Approval, cm.StateChange, cm.PublishTask}
 
 
 def test_every_registered_model_has_a_smoke_row():

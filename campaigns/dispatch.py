@@ -1,0 +1,349 @@
+"""Dispatch and notification (DESIGN.md §5.3): exactly once, at the right time,
+within WeCom's limits.
+
+- ``dispatch_due`` (beat, every ~30 s) claims due scheduled moments with
+  ``SELECT … FOR UPDATE SKIP LOCKED`` and a conditional state change, creates
+  every PublishTask in bulk (unique per variant × associate, so a second run
+  inserts nothing) and, after commit, enqueues notify batches.
+- ``publish_task_notify`` claims one task with a conditional update
+  (pending → notifying), sends the textcard with WeCom's duplicate check on and
+  records the msgid. Transient errors put the task back to pending for a retry;
+  permanent ones fail it with the errcode and a reason. A crash between claim
+  and send leaves it "notifying": the reconciler puts it back after
+  ``STALE_CLAIM``, and WeCom's duplicate check (same card within the interval)
+  keeps a re-send from reaching the associate twice.
+- Rates: the client's global bucket per endpoint, and a per-member budget below
+  WeCom's silent-drop limits (30 a minute, 1000 an hour; wecom-api.md §3.3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import operator
+from functools import reduce
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.models import Moment, PublishTask, State, Variant
+from campaigns.services import WorkflowError, campaign_state_refresh, moment_transition
+from staff.models import Associate
+from wecom.errors import PermanentError, TransientError
+from wecom.ratelimit import Budget
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_BATCH = 20  # moments claimed per dispatcher run; the next run takes the rest
+NOTIFY_BATCH = 200  # tasks per notify job: short jobs, spread over the workers
+STALE_CLAIM = dt.timedelta(minutes=10)  # a notify claim older than this lost its worker
+MAX_ATTEMPTS = 8  # transient failures before a task is failed for good
+DUPLICATE_CHECK_SECONDS = 4 * 3600  # WeCom's maximum: a re-sent card within 4 h is suppressed
+# Per member, below WeCom's silent drops: a bucket holds at most C and refills r a minute, so any minute sees at
+# most C + r messages and any hour C' + 60 r' (10 + 20 ≤ 30; 100 + 900 ≤ 1000).
+MEMBER_MINUTE = Budget.per_minute(20, burst=10)
+MEMBER_HOUR = Budget.per_minute(15, burst=100)
+LINK_SALT = "campaigns.publish-link"
+
+
+# --- links -----------------------------------------------------------------------------------------
+def publish_link_token(task: PublishTask) -> str:
+    """Deterministic (no timestamp): a re-sent card is byte-identical, so WeCom's duplicate
+    check suppresses it. The link's life is the moment's window, checked on each use."""
+    return signing.Signer(salt=LINK_SALT).sign(str(task.public_id))
+
+
+def publish_link(task: PublishTask) -> str:
+    path = reverse("campaigns:publish", args=[publish_link_token(task)])
+    return settings.MOMENTS_PUBLIC_URL.rstrip("/") + path
+
+
+class LinkInvalid(Exception):
+    """A link that was forged, altered or is for nothing we know."""
+
+
+def publish_task_from_token(token: str) -> PublishTask:
+    try:
+        public_id = signing.Signer(salt=LINK_SALT).unsign(token)
+    except signing.BadSignature:
+        raise LinkInvalid from None
+    task = (
+        PublishTask.objects.select_related("moment__campaign", "variant", "associate")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if task is None:
+        raise LinkInvalid
+    return task
+
+
+# --- dispatch ----------------------------------------------------------------------------------------
+def variant_associate_ids(variant: Variant) -> list[int]:
+    """Active associates the variant targets: its departments' subtrees and its named associates."""
+    paths = list(variant.target_departments.values_list("path", flat=True))
+    named = list(variant.target_associates.values_list("pk", flat=True))
+    conditions = [Q(pk__in=named)] if named else []
+    if paths:
+        conditions.append(reduce(operator.or_, (Q(departments__path__startswith=p) for p in paths)))
+    if not conditions:
+        return []
+    active = Associate.objects.filter(is_active=True).filter(reduce(operator.or_, conditions))
+    return sorted(set(active.values_list("pk", flat=True)))
+
+
+def moment_tasks_create(moment: Moment) -> int:
+    """Every PublishTask of the moment (idempotent: existing ones are kept)."""
+    before = PublishTask.objects.filter(moment=moment).count()
+    for variant in moment.variants.all():
+        ids = variant_associate_ids(variant)
+        for start in range(0, len(ids), 5000):
+            rows = [PublishTask(moment=moment, variant=variant, associate_id=pk) for pk in ids[start : start + 5000]]
+            PublishTask.objects.bulk_create(rows, ignore_conflicts=True)  # unique (variant, associate)
+    return PublishTask.objects.filter(moment=moment).count() - before
+
+
+def dispatch_due(*, now: dt.datetime | None = None, enqueue: bool = True) -> list[int]:
+    """Claim due moments, create their tasks, enqueue the notifications after commit
+    (``enqueue=False``: leave them pending, for the caller or the reconciler)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            Moment.objects.select_for_update(skip_locked=True)
+            .select_related("campaign")
+            .filter(state=State.SCHEDULED, publish_at__lte=now)
+            .order_by("publish_at", "id")[:DISPATCH_BATCH]
+        )
+        claimed = []
+        for moment in due:
+            # The conditional state change is the claim: a second dispatcher (or SQLite, which has no
+            # row locks to skip) finds the moment already dispatching and leaves it.
+            try:
+                moment_transition(moment, allowed_from=(State.SCHEDULED,), to=State.DISPATCHING, by=None,
+                                  note="dispatch")  # fmt: skip
+            except WorkflowError:
+                continue
+            Moment.objects.filter(pk=moment.pk).update(dispatched_at=now)
+            moment_tasks_create(moment)
+            campaign_state_refresh(moment.campaign)
+            claimed.append(moment.pk)
+        if claimed and enqueue:
+            transaction.on_commit(lambda: notify_enqueue(moment_ids=claimed))
+    return claimed
+
+
+def notify_enqueue(*, moment_ids: list[int]) -> int:
+    """Queue the pending tasks of these moments in batches; returns how many batches."""
+    from campaigns.tasks import notify_batch_task
+
+    ids = list(
+        PublishTask.objects.filter(moment_id__in=moment_ids, state=PublishTask.State.PENDING)
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+    batches = [ids[i : i + NOTIFY_BATCH] for i in range(0, len(ids), NOTIFY_BATCH)]
+    for batch in batches:
+        notify_batch_task.delay(batch)
+    return len(batches)
+
+
+# --- notify ------------------------------------------------------------------------------------------
+class NotifyRetry(Exception):
+    """The task went back to pending after a transient error; try again after ``countdown``."""
+
+    def __init__(self, task_id: int, countdown: float, cause: Exception):
+        super().__init__(f"publish task {task_id}: retry in {countdown:.0f}s ({cause})")
+        self.task_id = task_id
+        self.countdown = countdown
+
+
+def _card(task: PublishTask) -> dict:
+    moment, variant = task.moment, task.variant
+    when = timezone.localtime(moment.expires_at).strftime("%m-%d %H:%M")
+    return {
+        "title": f"{moment.campaign.name} · {moment.title}"[:128],
+        "description": f"{variant.name}：点开预览，一键发布到客户朋友圈。请在 {when} 前发布。"[:512],
+        "url": publish_link(task),
+        "btntxt": "去发布",
+    }
+
+
+def backoff(attempts: int) -> float:
+    """Capped exponential backoff with jitter: 5 s, 10 s, 20 s … at most 5 minutes."""
+    import random
+
+    base = min(300.0, 5.0 * 2 ** max(0, attempts - 1))
+    return base / 2 + random.random() * base / 2
+
+
+def publish_task_notify(*, task_id: int, client, limiter, now: dt.datetime | None = None) -> str:
+    """Notify one associate of one task; returns the task's state afterwards.
+    Raises NotifyRetry when a transient error should be retried later."""
+    now = now or timezone.now()
+    claimed = PublishTask.objects.filter(pk=task_id, state=PublishTask.State.PENDING).update(
+        state=PublishTask.State.NOTIFYING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    task = PublishTask.objects.select_related("moment__campaign", "variant", "associate").get(pk=task_id)
+    if not claimed:
+        return task.state  # done, failed, cancelled, or another worker has it
+    moment = task.moment
+    if moment.state == State.CANCELLED:
+        return _finish(task, PublishTask.State.CANCELLED)
+    if moment.expires_at <= now:
+        return _finish(task, PublishTask.State.EXPIRED, reason="the moment expired before the notification")
+    userid = task.associate.userid
+    try:
+        limiter.acquire(f"wecom:member-minute:{userid}", MEMBER_MINUTE, max_wait=10)
+        limiter.acquire(f"wecom:member-hour:{userid}", MEMBER_HOUR, max_wait=10)
+        result = client.send_textcard(touser=[userid], duplicate_check_interval=DUPLICATE_CHECK_SECONDS, **_card(task))
+    except TransientError as error:
+        if task.attempts >= MAX_ATTEMPTS:
+            return _finish(task, PublishTask.State.FAILED, errcode=error.errcode, reason=error.reason)
+        PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFYING).update(
+            state=PublishTask.State.PENDING, claimed_at=None
+        )
+        raise NotifyRetry(task.pk, backoff(task.attempts), error) from error
+    except PermanentError as error:
+        if userid in error.data.get("unlicenseduser", "").lower().split("|"):
+            return _finish(
+                task, PublishTask.State.FAILED, errcode=error.errcode, reason="the member has no WeCom license"
+            )
+        return _finish(task, PublishTask.State.FAILED, errcode=error.errcode, reason=error.reason)
+    if userid in {u.lower() for u in result.invalid_users}:
+        return _finish(task, PublishTask.State.FAILED, errcode=40003, reason="WeCom does not know this member")
+    if userid in {u.lower() for u in result.unlicensed_users}:
+        return _finish(task, PublishTask.State.FAILED, errcode=None, reason="the member has no WeCom license")
+    PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFYING).update(
+        state=PublishTask.State.NOTIFIED, msgid=result.msgid, notified_at=now, claimed_at=None, errcode=None, error=""
+    )
+    return PublishTask.State.NOTIFIED
+
+
+def _finish(task: PublishTask, state: str, *, errcode: int | None = None, reason: str = "") -> str:
+    PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFYING).update(
+        state=state, claimed_at=None, errcode=errcode, error=reason[:255]
+    )
+    return state
+
+
+# --- reconcile ----------------------------------------------------------------------------------------
+def reconcile(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Put stale notify claims back, re-queue pending tasks nobody is working on, and
+    close moments whose tasks are all settled. Safe to run any time."""
+    now = now or timezone.now()
+    stale = PublishTask.objects.filter(state=PublishTask.State.NOTIFYING, claimed_at__lt=now - STALE_CLAIM).update(
+        state=PublishTask.State.PENDING, claimed_at=None
+    )
+    dispatching = list(Moment.objects.filter(state=State.DISPATCHING).values_list("pk", flat=True))
+    # Pending tasks of moments dispatched a while ago lost their queued job (a restarted broker): queue them again.
+    # Younger ones are still on their way through the first enqueue.
+    overdue = list(
+        Moment.objects.filter(pk__in=dispatching, dispatched_at__lt=now - STALE_CLAIM).values_list("pk", flat=True)
+    )
+    batches = notify_enqueue(moment_ids=overdue) if overdue else 0
+    live = 0
+    for moment in Moment.objects.filter(pk__in=dispatching).select_related("campaign"):
+        open_states = [PublishTask.State.PENDING, PublishTask.State.NOTIFYING]
+        if not moment.tasks.filter(state__in=open_states).exists():
+            try:
+                moment_transition(moment, allowed_from=(State.DISPATCHING,), to=State.LIVE, by=None,
+                                  note="all notified")  # fmt: skip
+            except WorkflowError:
+                continue  # someone else moved it meanwhile
+            campaign_state_refresh(moment.campaign)
+            live += 1
+    return {"stale_claims": stale, "batches": batches, "live": live}
+
+
+# --- the associate's click ------------------------------------------------------------------------------
+MEDIA_VALID = dt.timedelta(days=3) - dt.timedelta(hours=1)  # WeCom keeps attachments 3 days; renew an hour early
+FEED_CAP = 3  # per customer, associate and local day (DESIGN.md §4); the page shows what is left today
+
+
+class PublishRefused(Exception):
+    """The click cannot become a WeCom task (expired, cancelled, WeCom refused); the message is for the associate."""
+
+
+def feed_slots_left(associate_id: int, *, now: dt.datetime | None = None) -> int:
+    """Moments the associate can still publish today before customers' feeds hide them."""
+    local = timezone.localtime(now or timezone.now())
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    used = PublishTask.objects.filter(
+        associate_id=associate_id,
+        state__in=[PublishTask.State.PUBLISH_REQUESTED, PublishTask.State.PUBLISHED],
+        publish_requested_at__gte=start,
+    ).count()
+    return max(0, FEED_CAP - used)
+
+
+def publish_task_open(task: PublishTask, *, now: dt.datetime | None = None) -> None:
+    PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFIED).update(
+        state=PublishTask.State.OPENED, opened_at=now or timezone.now()
+    )
+
+
+def _media_id(asset, client) -> str:
+    now = timezone.now()
+    if asset.wecom_media_id and asset.wecom_uploaded_at and asset.wecom_uploaded_at > now - MEDIA_VALID:
+        return asset.wecom_media_id
+    media_id = client.upload_attachment(filename=asset.file.name.rsplit("/", 1)[-1], content=asset.file.read(),
+                                        content_type="video/mp4" if asset.kind == "video" else "image/jpeg",
+                                        media_type=asset.kind)  # fmt: skip
+    type(asset).objects.filter(pk=asset.pk).update(wecom_media_id=media_id, wecom_uploaded_at=now)
+    return media_id
+
+
+def _attachments(variant: Variant, client) -> list[dict]:
+    if variant.video_id:
+        return [{"msgtype": "video", "video": {"media_id": _media_id(variant.video, client)}}]
+    if variant.link_url:
+        link = {"title": variant.link_title, "url": variant.link_url}
+        if variant.link_cover_id:
+            link["media_id"] = _media_id(variant.link_cover, client)
+        return [{"msgtype": "link", "link": link}]
+    photos = variant.images.order_by("variantimage__position", "variantimage__id")
+    return [{"msgtype": "image", "image": {"media_id": _media_id(photo, client)}} for photo in photos]
+
+
+def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt.datetime | None = None) -> bool:
+    """The associate pressed Publish: create the WeCom moment task for them. Returns False
+    when it was already requested (a second click changes nothing). The task becomes
+    ``published`` only when WeCom confirms it (results sync), never here."""
+    from campaigns import rules
+
+    now = now or timezone.now()
+    moment, variant = task.moment, task.variant
+    if moment.state == State.CANCELLED or task.state == PublishTask.State.CANCELLED:
+        raise PublishRefused("cancelled")
+    if moment.expires_at <= now:
+        raise PublishRefused("expired")
+    text = copy if (variant.allow_personal_touch and copy is not None) else variant.copy
+    hashtags = [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
+    posted = rules.posted_text(text, hashtags)
+    if len(posted) > rules.COPY_MAX_CHARS:
+        raise PublishRefused("too long")
+    claimable = [PublishTask.State.NOTIFIED, PublishTask.State.OPENED, PublishTask.State.PENDING]
+    claimed = PublishTask.objects.filter(pk=task.pk, state__in=claimable).update(
+        state=PublishTask.State.PUBLISH_REQUESTED,
+        publish_requested_at=now,
+        edited_copy=text if text != variant.copy else "",
+    )
+    if not claimed:
+        return False
+    # No transaction is held across the WeCom calls (uploads, task creation).
+    try:
+        visible = {"sender_list": {"user_list": [task.associate.userid]}}
+        tags = list(variant.audience_tags.values_list("tag_id", flat=True))
+        if not variant.audience_all and tags:
+            visible["external_contact_list"] = {"tag_list": tags}
+        jobid = client.add_moment_task(text=posted, attachments=_attachments(variant, client), visible_range=visible)
+    except (TransientError, PermanentError) as error:
+        PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED).update(
+            state=PublishTask.State.OPENED, publish_requested_at=None, errcode=error.errcode, error=error.reason[:255]
+        )
+        raise PublishRefused("wecom") from error
+    PublishTask.objects.filter(pk=task.pk).update(wecom_jobid=jobid, errcode=None, error="")
+    return True

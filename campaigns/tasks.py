@@ -1,0 +1,39 @@
+"""Campaign tasks: thin (ids in, a service call), safe to run twice (DESIGN.md §5.3)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from campaigns import dispatch
+from wecom.client import client_from_settings, limiter_from_settings
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(soft_time_limit=55, time_limit=60)
+def dispatch_due_task() -> list[int]:
+    return dispatch.dispatch_due()
+
+
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=270)
+def notify_batch_task(task_ids: list[int]) -> dict:
+    """Notify a batch; a task hit by a transient error is retried alone, later."""
+    states: dict[str, int] = {}
+    with client_from_settings() as client:
+        limiter = limiter_from_settings()
+        for task_id in task_ids:
+            try:
+                state = dispatch.publish_task_notify(task_id=task_id, client=client, limiter=limiter)
+            except dispatch.NotifyRetry as retry:
+                logger.info("%s", retry)
+                notify_batch_task.apply_async(args=[[retry.task_id]], countdown=retry.countdown)
+                state = "retrying"
+            states[state] = states.get(state, 0) + 1
+    return states
+
+
+@shared_task(soft_time_limit=110, time_limit=120)
+def reconcile_task() -> dict:
+    return dispatch.reconcile()

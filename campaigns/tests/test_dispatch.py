@@ -1,0 +1,222 @@
+"""Dispatch and notification against the WeCom sandbox over real HTTP: tasks
+created once, each associate notified once (faults, retries, crashed claims),
+and the associate's link page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from campaigns import dispatch, services
+from campaigns.models import Moment, PublishTask, State
+from campaigns.tests import factories as cf
+from staff.roles import APPROVER, MARKETING_ADMIN
+from staff.tests import factories
+from wecom.client import client_from_settings
+from wecom.ratelimit import LocalTokenBucket, Unlimited
+from wecom.sandbox import models as sm
+
+
+@pytest.fixture
+def team(sandbox_corp):
+    """The app's side of the sandbox corp: Lily, Ken and Mia (unlicensed) in one store."""
+    store = factories.department("上海店")
+    people = {name: factories.associate(name, departments=[store]) for name in ("lily", "ken", "mia")}
+    for name, associate in people.items():
+        associate.userid = name
+        associate.save(update_fields=["userid"])
+    return store, people
+
+
+@pytest.fixture
+def scheduled(team, db):
+    """A moment due now with one variant for the store, approved and scheduled."""
+    store, _ = team
+    writer = factories.user("writer", role=MARKETING_ADMIN)
+    approver = factories.user("checker", role=APPROVER)
+    campaign = cf.campaign(writer, days_ahead=0, length=2)
+    now = timezone.now()
+    moment = Moment.objects.create(campaign=campaign, title="情人节", publish_at=now + dt.timedelta(minutes=5),
+                                   expires_at=now + dt.timedelta(hours=12))  # fmt: skip
+    cf.variant(moment, departments=[store], hashtags=["情人节"])
+    services.moment_submit(moment=moment, by=writer)
+    services.moment_decide(moment=moment, by=approver, approve=True)
+    services.moment_schedule(moment=moment, by=writer)
+    Moment.objects.filter(pk=moment.pk).update(publish_at=now - dt.timedelta(seconds=1))
+    moment.refresh_from_db()
+    return moment
+
+
+@pytest.fixture
+def wecom(wecom_base_url, settings):
+    settings.MOMENTS_PUBLIC_URL = "https://moments.example.com"
+    client = client_from_settings(base_url=wecom_base_url, limiter=Unlimited())
+    client.forget_token()
+    yield client
+    client.close()
+
+
+def _notify(task, wecom):
+    return dispatch.publish_task_notify(task_id=task.pk, client=wecom, limiter=LocalTokenBucket())
+
+
+def test_dispatch_creates_each_task_once_and_queues_after_commit(scheduled, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    with transaction.atomic():  # so the after-commit callback can be looked at, then dropped
+        with django_capture_on_commit_callbacks(execute=False) as queued:
+            assert dispatch.dispatch_due() == [scheduled.pk]
+        assert len(queued) == 1
+        transaction.set_rollback(True)
+    assert dispatch.dispatch_due(enqueue=False) == [scheduled.pk]
+    assert dispatch.dispatch_due(enqueue=False) == []  # claimed already
+    scheduled.refresh_from_db()
+    assert scheduled.state == State.DISPATCHING and scheduled.dispatched_at
+    assert sorted(PublishTask.objects.values_list("associate__userid", flat=True)) == ["ken", "lily", "mia"]
+    assert dispatch.moment_tasks_create(scheduled) == 0  # a second run inserts nothing
+
+
+def test_a_moment_not_yet_due_waits(scheduled):
+    Moment.objects.filter(pk=scheduled.pk).update(publish_at=timezone.now() + dt.timedelta(minutes=1))
+    assert dispatch.dispatch_due() == []
+
+
+def test_each_associate_is_notified_once_with_their_link(scheduled, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    lily = PublishTask.objects.get(associate__userid="lily")
+    assert _notify(lily, wecom) == PublishTask.State.NOTIFIED
+    assert _notify(lily, wecom) == PublishTask.State.NOTIFIED  # claimed once: no second send
+    message = sm.Message.objects.get(userid="lily")
+    assert message.outcome == "delivered"
+    assert message.content["textcard"]["url"].startswith("https://moments.example.com/p/")
+    lily.refresh_from_db()
+    assert lily.msgid == message.msgid and lily.notified_at
+
+
+def test_permanent_errors_fail_the_task_with_a_reason(scheduled, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    mia = PublishTask.objects.get(associate__userid="mia")
+    assert _notify(mia, wecom) == PublishTask.State.FAILED
+    mia.refresh_from_db()
+    assert "license" in mia.error
+
+
+def test_a_transient_fault_is_retried_until_delivered_once(scheduled, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    ken = PublishTask.objects.get(associate__userid="ken")
+    sm.Fault.objects.create(endpoint="message/send", errcode=-1, remaining=1)
+    with pytest.raises(dispatch.NotifyRetry) as retry:
+        _notify(ken, wecom)
+    assert 2.5 <= retry.value.countdown <= 5
+    ken.refresh_from_db()
+    assert ken.state == PublishTask.State.PENDING and ken.attempts == 1
+    assert _notify(ken, wecom) == PublishTask.State.NOTIFIED
+    assert list(sm.Message.objects.filter(userid="ken").values_list("outcome", flat=True)) == ["delivered"]
+
+
+def test_a_crashed_claim_is_reconciled_and_the_resend_is_suppressed(scheduled, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    lily = PublishTask.objects.get(associate__userid="lily")
+    _notify(lily, wecom)
+    # The worker sent the card and died before recording it: the task still says "notifying".
+    PublishTask.objects.filter(pk=lily.pk).update(state=PublishTask.State.NOTIFYING,
+                                                  claimed_at=timezone.now() - dt.timedelta(hours=1))  # fmt: skip
+    Moment.objects.filter(pk=scheduled.pk).update(dispatched_at=timezone.now() - dt.timedelta(hours=1))
+    summary = dispatch.reconcile()
+    assert summary["stale_claims"] == 1
+    assert _notify(lily, wecom) == PublishTask.State.NOTIFIED
+    outcomes = list(sm.Message.objects.filter(userid="lily").values_list("outcome", flat=True))
+    assert outcomes == ["delivered", "duplicate"]  # WeCom's duplicate check: Lily saw it once
+
+
+def test_the_moment_goes_live_when_every_task_is_settled(scheduled, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    for task in PublishTask.objects.all():
+        _notify(task, wecom)
+    assert dispatch.reconcile()["live"] == 1
+    scheduled.refresh_from_db()
+    assert scheduled.state == State.LIVE
+
+
+def test_a_cancelled_moment_notifies_nobody(scheduled, wecom, marketing_admin):
+    dispatch.dispatch_due(enqueue=False)
+    Moment.objects.filter(pk=scheduled.pk).update(state=State.CANCELLED)
+    lily = PublishTask.objects.get(associate__userid="lily")
+    assert _notify(lily, wecom) == PublishTask.State.CANCELLED
+    assert not sm.Message.objects.exists()
+
+
+# --- the associate's page ------------------------------------------------------------------------------
+@pytest.fixture
+def lily_link(scheduled, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    task = PublishTask.objects.get(associate__userid="lily")
+    _notify(task, wecom)
+    return task, "/p/" + dispatch.publish_link_token(task) + "/"
+
+
+def test_the_link_opens_the_preview_and_one_click_creates_one_wecom_task(lily_link, settings, wecom_base_url):
+    settings.WECOM_BASE_URL = wecom_base_url
+    task, url = lily_link
+    browser = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
+    page = browser.get(url)
+    assert (
+        page.status_code == 200
+        and "moment-preview" in page.content.decode()
+        and 'id="publish"' in page.content.decode()
+    )
+    task.refresh_from_db()
+    assert task.state == PublishTask.State.OPENED
+    assert browser.post(url, {"copy": "x"}).status_code == 403  # no CSRF token
+    token = page.cookies["csrftoken"].value
+    done = browser.post(url, {"copy": "我的推荐 🌹", "csrfmiddlewaretoken": token})
+    assert done.status_code == 200 and 'data-state="publish_requested"' in done.content.decode()
+    again = browser.post(url, {"csrfmiddlewaretoken": token})
+    assert again.status_code == 200
+    job = sm.MomentJob.objects.get()  # one task in WeCom, however often the button is pressed
+    assert job.request["visible_range"]["sender_list"]["user_list"] == ["lily"]
+    assert job.request["text"]["content"].endswith("#情人节")
+    task.refresh_from_db()
+    assert task.state == PublishTask.State.PUBLISH_REQUESTED and task.wecom_jobid == job.jobid
+
+
+@pytest.mark.parametrize("change,status,words", [
+    ("forged", 404, "not valid"), ("cancelled", 410, "withdrawn"), ("expired", 410, "expired"),
+])  # fmt: skip
+def test_bad_links_get_a_clear_page(lily_link, change, status, words):
+    task, url = lily_link
+    if change == "forged":
+        url = url[:-6] + "abcde/"
+    elif change == "cancelled":
+        Moment.objects.filter(pk=task.moment_id).update(state=State.CANCELLED)
+    else:
+        past = timezone.now() - dt.timedelta(minutes=1)
+        Moment.objects.filter(pk=task.moment_id).update(publish_at=past - dt.timedelta(hours=1), expires_at=past)
+    page = Client(HTTP_ACCEPT_LANGUAGE="en").get(url)
+    assert page.status_code == status and words in page.content.decode()
+
+
+def test_feed_slots_count_what_was_published_today(lily_link):
+    task, _ = lily_link
+    assert dispatch.feed_slots_left(task.associate_id) == 3
+    PublishTask.objects.filter(pk=task.pk).update(state=PublishTask.State.PUBLISH_REQUESTED,
+                                                  publish_requested_at=timezone.now())  # fmt: skip
+    assert dispatch.feed_slots_left(task.associate_id) == 2
+
+
+def test_the_moment_page_shows_the_funnel_and_the_task_list(scheduled, wecom):
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    dispatch.dispatch_due(enqueue=False)
+    for task in PublishTask.objects.all():
+        _notify(task, wecom)
+    admin = Client(HTTP_ACCEPT_LANGUAGE="en")
+    admin.force_login(get_user_model().objects.get(username="writer"))
+    page = admin.get(reverse("admin:campaigns_moment_change", args=[scheduled.pk])).content.decode()
+    assert "targeted 3 → Notified 2" in page and "Failed 1" in page
+    listing = admin.get(reverse("admin:campaigns_publishtask_changelist"), {"state__exact": "failed"})
+    assert "license" in listing.content.decode()

@@ -1,0 +1,53 @@
+"""The associate's one-click page (DESIGN.md §5.4): phone-first, no JS framework.
+GET shows the moment as customers will see it; POST (CSRF) asks WeCom to
+create the moment task for this associate. Bad links get a clear page."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from campaigns import dispatch, selectors
+from campaigns.models import PublishTask, State
+from wecom.client import client_from_settings
+
+
+def _refusal(request, kind: str, status: int) -> HttpResponse:
+    return render(request, "campaigns/publish_refused.html", {"kind": kind}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def publish(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        task = dispatch.publish_task_from_token(token)
+    except dispatch.LinkInvalid:
+        return _refusal(request, "invalid", 404)
+    if task.moment.state == State.CANCELLED or task.state == PublishTask.State.CANCELLED:
+        return _refusal(request, "cancelled", 410)
+    done = task.state in (PublishTask.State.PUBLISH_REQUESTED, PublishTask.State.PUBLISHED)
+    if task.moment.expires_at <= timezone.now() and not done:
+        return _refusal(request, "expired", 410)
+    error = ""
+    if request.method == "POST" and not done:
+        try:
+            with client_from_settings() as client:
+                dispatch.publish_task_request(task=task, copy=request.POST.get("copy"), client=client)
+        except dispatch.PublishRefused as refused:
+            error = str(refused)
+        task.refresh_from_db()
+        done = task.state in (PublishTask.State.PUBLISH_REQUESTED, PublishTask.State.PUBLISHED)
+    elif request.method == "GET":
+        dispatch.publish_task_open(task)
+    preview = selectors.variant_preview(task.variant)
+    preview.author_name, preview.author_avatar = task.associate.name, task.associate.avatar
+    context = {
+        "task": task,
+        "preview": preview,
+        "done": done,
+        "error": error,
+        "slots_left": dispatch.feed_slots_left(task.associate_id),
+        "copy": task.edited_copy or task.variant.copy,
+    }
+    return render(request, "campaigns/publish.html", context)
