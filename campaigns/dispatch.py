@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
+import random
 from functools import reduce
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from campaigns import rules
 from campaigns.models import Moment, PublishTask, State, Variant
 from campaigns.services import WorkflowError, campaign_state_refresh, moment_transition
 from staff.models import Associate
@@ -173,8 +175,6 @@ def _card(task: PublishTask) -> dict:
 
 def backoff(attempts: int) -> float:
     """Capped exponential backoff with jitter: 5 s, 10 s, 20 s … at most 5 minutes."""
-    import random
-
     base = min(300.0, 5.0 * 2 ** max(0, attempts - 1))
     return base / 2 + random.random() * base / 2
 
@@ -312,8 +312,6 @@ def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt
     """The associate pressed Publish: create the WeCom moment task for them. Returns False
     when it was already requested (a second click changes nothing). The task becomes
     ``published`` only when WeCom confirms it (results sync), never here."""
-    from campaigns import rules
-
     now = now or timezone.now()
     moment, variant = task.moment, task.variant
     if moment.state == State.CANCELLED or task.state == PublishTask.State.CANCELLED:
