@@ -345,3 +345,47 @@ def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt
         raise PublishRefused("wecom") from error
     PublishTask.objects.filter(pk=task.pk).update(wecom_jobid=jobid, errcode=None, error="")
     return True
+
+
+# --- confirmation: WeCom says the associate published ------------------------------------------------
+CONFIRM_BATCH = 500  # requested tasks looked at per run
+
+
+def publish_confirm(*, client, now: dt.datetime | None = None) -> dict[str, int]:
+    """For tasks whose WeCom task was requested: learn its moment_id from the job, then
+    whether the associate published it (``get_moment_task``); published ones are marked.
+    The WeCom calls happen outside any transaction; each write is a conditional update."""
+    now = now or timezone.now()
+    summary = {"jobs_done": 0, "published": 0, "failed": 0}
+    waiting = list(
+        PublishTask.objects.filter(state=PublishTask.State.PUBLISH_REQUESTED)
+        .exclude(wecom_jobid="")
+        .select_related("associate")
+        .order_by("publish_requested_at", "id")[:CONFIRM_BATCH]
+    )
+    for task in waiting:
+        if task.wecom_moment_id:
+            continue
+        result = client.get_moment_task_result(task.wecom_jobid)
+        if result["status"] != 3:
+            continue
+        outcome = result["result"] or {}
+        if outcome.get("errcode", 0) != 0 or not outcome.get("moment_id"):
+            PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED).update(
+                state=PublishTask.State.FAILED, errcode=outcome.get("errcode"), error=outcome.get("errmsg", "")[:255]
+            )
+            summary["failed"] += 1
+            continue
+        task.wecom_moment_id = outcome["moment_id"]
+        PublishTask.objects.filter(pk=task.pk).update(wecom_moment_id=task.wecom_moment_id)
+        summary["jobs_done"] += 1
+    for task in waiting:
+        if not task.wecom_moment_id:
+            continue
+        statuses = {row["userid"].lower(): row["publish_status"]
+                    for page in client.moment_task_pages(task.wecom_moment_id) for row in page}  # fmt: skip
+        if statuses.get(task.associate.userid) == 1:
+            summary["published"] += PublishTask.objects.filter(
+                pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED
+            ).update(state=PublishTask.State.PUBLISHED, published_at=now)
+    return summary

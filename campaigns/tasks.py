@@ -37,3 +37,9 @@ def notify_batch_task(task_ids: list[int]) -> dict:
 @shared_task(soft_time_limit=110, time_limit=120)
 def reconcile_task() -> dict:
     return dispatch.reconcile()
+
+
+@shared_task(soft_time_limit=110, time_limit=120)
+def publish_confirm_task() -> dict:
+    with client_from_settings() as client:
+        return dispatch.publish_confirm(client=client)

@@ -220,3 +220,22 @@ def test_the_moment_page_shows_the_funnel_and_the_task_list(scheduled, wecom):
     assert "targeted 3 → Notified 2" in page and "Failed 1" in page
     listing = admin.get(reverse("admin:campaigns_publishtask_changelist"), {"state__exact": "failed"})
     assert "license" in listing.content.decode()
+
+
+def test_the_task_is_published_once_wecom_says_the_member_published(lily_link, settings, wecom_base_url, wecom):
+    from wecom.sandbox import publishing
+
+    settings.WECOM_BASE_URL = wecom_base_url
+    task, url = lily_link
+    browser = Client(HTTP_ACCEPT_LANGUAGE="en")
+    browser.get(url)
+    browser.post(url, {"copy": "我的推荐"})
+    assert dispatch.publish_confirm(client=wecom) == {"jobs_done": 1, "published": 0, "failed": 0}
+    task.refresh_from_db()
+    assert task.state == PublishTask.State.PUBLISH_REQUESTED and task.wecom_moment_id  # clicked, not yet confirmed
+    wecom_moment = sm.Moment.objects.get(moment_id=task.wecom_moment_id)
+    publishing.publish_enterprise(wecom_moment, sm.Member.objects.get(userid="lily"))  # Lily confirms in WeCom
+    assert dispatch.publish_confirm(client=wecom)["published"] == 1
+    task.refresh_from_db()
+    assert task.state == PublishTask.State.PUBLISHED and task.published_at
+    assert dispatch.publish_confirm(client=wecom)["published"] == 0
