@@ -366,10 +366,24 @@ def moment_schedule(*, moment: Moment, by) -> None:
 
 @transaction.atomic
 def moment_cancel(*, moment: Moment, by, note: str = "") -> None:
+    """Stop a moment at any point before it closes: tasks not yet published are cancelled
+    (no more notifications or reminders; their links say it was withdrawn) and the WeCom
+    tasks already created are cancelled after commit (published posts cannot be recalled)."""
+    from campaigns.models import PublishTask
+
     _require(by, "campaigns.submit_moment", _("Only marketing admins cancel moments."))
     moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
-    allowed = (State.DRAFT, State.IN_REVIEW, State.APPROVED, State.SCHEDULED)
+    allowed = (State.DRAFT, State.IN_REVIEW, State.APPROVED, State.SCHEDULED, State.DISPATCHING, State.LIVE)
     moment_transition(moment, allowed_from=allowed, to=State.CANCELLED, by=by, note=note)
+    open_states = [PublishTask.State.PENDING, PublishTask.State.NOTIFYING, PublishTask.State.NOTIFIED,
+                   PublishTask.State.OPENED, PublishTask.State.PUBLISH_REQUESTED]  # fmt: skip
+    wecom_ids = sorted(set(moment.tasks.filter(state__in=open_states).exclude(wecom_moment_id="").values_list(
+        "wecom_moment_id", flat=True)))  # fmt: skip
+    moment.tasks.filter(state__in=open_states).update(state=PublishTask.State.CANCELLED, claimed_at=None)
+    if wecom_ids:
+        from campaigns.tasks import wecom_cancel_task
+
+        transaction.on_commit(lambda: wecom_cancel_task.delay(wecom_ids))
     campaign_state_refresh(moment.campaign)
 
 

@@ -43,3 +43,21 @@ def reconcile_task() -> dict:
 def publish_confirm_task() -> dict:
     with client_from_settings() as client:
         return dispatch.publish_confirm(client=client)
+
+
+@shared_task(bind=True, max_retries=5, soft_time_limit=110, time_limit=120)
+def wecom_cancel_task(self, wecom_moment_ids: list[str]) -> int:
+    """Cancel WeCom moment tasks (cancelling twice is harmless); transient errors retry."""
+    from wecom.errors import PermanentError, TransientError
+
+    cancelled = 0
+    with client_from_settings() as client:
+        for moment_id in wecom_moment_ids:
+            try:
+                client.cancel_moment_task(moment_id)
+                cancelled += 1
+            except PermanentError as error:
+                logger.warning("WeCom refused to cancel %s: %s", moment_id, error)
+            except TransientError as error:
+                raise self.retry(countdown=30, exc=error) from error
+    return cancelled

@@ -239,3 +239,22 @@ def test_the_task_is_published_once_wecom_says_the_member_published(lily_link, s
     task.refresh_from_db()
     assert task.state == PublishTask.State.PUBLISHED and task.published_at
     assert dispatch.publish_confirm(client=wecom)["published"] == 0
+
+
+def test_cancelling_a_live_moment_stops_its_tasks_and_cancels_the_wecom_task(lily_link, settings, wecom_base_url,
+                                                                              wecom, marketing_admin):  # fmt: skip
+    from campaigns.tasks import wecom_cancel_task
+
+    settings.WECOM_BASE_URL = wecom_base_url
+    task, url = lily_link
+    browser = Client(HTTP_ACCEPT_LANGUAGE="en")
+    browser.post(url, {})
+    dispatch.publish_confirm(client=wecom)
+    moment = Moment.objects.get(pk=task.moment_id)
+    services.moment_cancel(moment=moment, by=marketing_admin, note="活动取消")  # on_commit ran the task's delay
+    states = dict(PublishTask.objects.values_list("associate__userid", "state"))
+    assert states["lily"] == "cancelled" and states["ken"] == "cancelled"
+    task.refresh_from_db()
+    assert wecom_cancel_task.run([task.wecom_moment_id]) == 1
+    assert sm.Moment.objects.get(moment_id=task.wecom_moment_id).cancelled
+    assert "withdrawn" in browser.get(url).content.decode()
