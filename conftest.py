@@ -130,10 +130,13 @@ def _media_in_tmp(settings, tmp_path):
 # --- The WeCom sandbox over real HTTP -------------------------------------------
 @pytest.fixture(autouse=True)
 def _sandbox_test_settings(settings):
-    """Tests decide themselves when a sandbox event is pushed (callback_push), and
-    add_moment_task jobs finish at once unless a test says otherwise."""
+    """Tests decide themselves when a sandbox event is pushed (callback_push),
+    add_moment_task jobs finish at once, and there are no quiet hours, unless a test
+    says otherwise."""
     settings.WECOM_SANDBOX_CALLBACK_URL = ""
     settings.WECOM_SANDBOX_JOB_SECONDS = 0
+    # No quiet hours unless a test sets them: CI runs at any hour.
+    settings.MOMENTS_QUIET_START = settings.MOMENTS_QUIET_END = 0
 
 
 @pytest.fixture

@@ -162,11 +162,14 @@ class NotifyRetry(Exception):
         self.countdown = countdown
 
 
-def _card(task: PublishTask) -> dict:
+def _card(task: PublishTask, *, reminder: int = 0) -> dict:
+    """The textcard. A reminder's title differs (so WeCom's duplicate check lets it through),
+    and each numbered reminder is identical if re-sent (so a retry is suppressed)."""
     moment, variant = task.moment, task.variant
     when = timezone.localtime(moment.expires_at).strftime("%m-%d %H:%M")
+    prefix = f"提醒 {reminder}：" if reminder else ""
     return {
-        "title": f"{moment.campaign.name} · {moment.title}"[:128],
+        "title": f"{prefix}{moment.campaign.name} · {moment.title}"[:128],
         "description": f"{variant.name}：点开预览，一键发布到客户朋友圈。请在 {when} 前发布。"[:512],
         "url": publish_link(task),
         "btntxt": "去发布",
@@ -179,10 +182,21 @@ def backoff(attempts: int) -> float:
     return base / 2 + random.random() * base / 2
 
 
+def in_quiet_hours(now: dt.datetime) -> bool:
+    """Night in the configured time zone: no notification or reminder (DESIGN.md §5.3)."""
+    start, end, hour = settings.MOMENTS_QUIET_START, settings.MOMENTS_QUIET_END, timezone.localtime(now).hour
+    if start == end:
+        return False
+    return start <= hour or hour < end if start > end else start <= hour < end
+
+
 def publish_task_notify(*, task_id: int, client, limiter, now: dt.datetime | None = None) -> str:
     """Notify one associate of one task; returns the task's state afterwards.
-    Raises NotifyRetry when a transient error should be retried later."""
+    Raises NotifyRetry when a transient error should be retried later. At night the
+    task stays pending; the reconciler queues it again in the morning."""
     now = now or timezone.now()
+    if in_quiet_hours(now):
+        return PublishTask.objects.filter(pk=task_id).values_list("state", flat=True).first() or ""
     claimed = PublishTask.objects.filter(pk=task_id, state=PublishTask.State.PENDING).update(
         state=PublishTask.State.NOTIFYING, claimed_at=now, attempts=F("attempts") + 1
     )
@@ -238,6 +252,8 @@ def reconcile(*, now: dt.datetime | None = None) -> dict[str, int]:
         state=PublishTask.State.PENDING, claimed_at=None
     )
     dispatching = list(Moment.objects.filter(state=State.DISPATCHING).values_list("pk", flat=True))
+    if in_quiet_hours(now):
+        dispatching = []  # pending tasks wait for the morning
     # Pending tasks of moments dispatched a while ago lost their queued job (a restarted broker): queue them again.
     # Younger ones are still on their way through the first enqueue.
     overdue = list(
@@ -256,6 +272,57 @@ def reconcile(*, now: dt.datetime | None = None) -> dict[str, int]:
             campaign_state_refresh(moment.campaign)
             live += 1
     return {"stale_claims": stale, "batches": batches, "live": live}
+
+
+# --- reminders -------------------------------------------------------------------------------------------
+REMIND_BATCH = 500
+
+
+def reminders_send(*, client, limiter, now: dt.datetime | None = None) -> int:
+    """Remind associates who were notified but have not published: after
+    ``MOMENTS_REMINDER_AFTER_HOURS``, at most ``MOMENTS_REMINDER_MAX`` times, never after
+    the moment expires and never at night. Each reminder is claimed by a conditional
+    update of ``reminders_sent``, so two runs cannot send the same one twice."""
+    now = now or timezone.now()
+    if in_quiet_hours(now) or not settings.MOMENTS_REMINDER_MAX:
+        return 0
+    since = now - dt.timedelta(hours=settings.MOMENTS_REMINDER_AFTER_HOURS)
+    due = list(
+        PublishTask.objects.filter(
+            state__in=[PublishTask.State.NOTIFIED, PublishTask.State.OPENED],
+            moment__state__in=[State.DISPATCHING, State.LIVE],
+            moment__expires_at__gt=now,
+            reminders_sent__lt=settings.MOMENTS_REMINDER_MAX,
+            notified_at__lte=since,
+        )
+        .filter(Q(reminded_at__isnull=True) | Q(reminded_at__lte=since))
+        .select_related("moment__campaign", "variant", "associate")
+        .order_by("notified_at", "id")[:REMIND_BATCH]
+    )
+    sent = 0
+    for task in due:
+        number = task.reminders_sent + 1
+        if not PublishTask.objects.filter(pk=task.pk, reminders_sent=task.reminders_sent).update(
+            reminders_sent=number, reminded_at=now
+        ):
+            continue  # another run took it
+        userid = task.associate.userid
+        try:
+            limiter.acquire(f"wecom:member-minute:{userid}", MEMBER_MINUTE, max_wait=10)
+            limiter.acquire(f"wecom:member-hour:{userid}", MEMBER_HOUR, max_wait=10)
+            client.send_textcard(touser=[userid], duplicate_check_interval=DUPLICATE_CHECK_SECONDS,
+                                 **_card(task, reminder=number))  # fmt: skip
+        except TransientError:
+            # Give the reminder back; the next run tries again (a re-send is suppressed by WeCom).
+            PublishTask.objects.filter(pk=task.pk, reminders_sent=number).update(
+                reminders_sent=number - 1, reminded_at=task.reminded_at
+            )
+            continue
+        except PermanentError as error:
+            logger.warning("reminder for task %s refused: %s", task.pk, error)
+            continue
+        sent += 1
+    return sent
 
 
 # --- the associate's click ------------------------------------------------------------------------------

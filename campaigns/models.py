@@ -422,6 +422,7 @@ class PublishTask(models.Model):
     errcode = models.IntegerField(_("errcode"), null=True, blank=True)
     error = models.CharField(_("reason"), max_length=255, blank=True)
     reminders_sent = models.PositiveSmallIntegerField(_("reminders sent"), default=0)
+    reminded_at = models.DateTimeField(_("last reminded at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

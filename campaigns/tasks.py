@@ -61,3 +61,9 @@ def wecom_cancel_task(self, wecom_moment_ids: list[str]) -> int:
             except TransientError as error:
                 raise self.retry(countdown=30, exc=error) from error
     return cancelled
+
+
+@shared_task(soft_time_limit=240, time_limit=270)
+def reminders_task() -> int:
+    with client_from_settings() as client:
+        return dispatch.reminders_send(client=client, limiter=limiter_from_settings())

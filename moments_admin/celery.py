@@ -26,6 +26,7 @@ app.conf.beat_schedule = {
     "dispatch-reconcile": {"task": "campaigns.tasks.reconcile_task", "schedule": 120.0},
     # Until the results sync (analytics) takes over: who of those who clicked has published in WeCom.
     "publish-confirm": {"task": "campaigns.tasks.publish_confirm_task", "schedule": 60.0},
+    "publish-reminders": {"task": "campaigns.tasks.reminders_task", "schedule": 300.0},
 }
 
 

@@ -258,3 +258,50 @@ def test_cancelling_a_live_moment_stops_its_tasks_and_cancels_the_wecom_task(lil
     assert wecom_cancel_task.run([task.wecom_moment_id]) == 1
     assert sm.Moment.objects.get(moment_id=task.wecom_moment_id).cancelled
     assert "withdrawn" in browser.get(url).content.decode()
+
+
+def _local(hour: int) -> dt.datetime:
+    return timezone.localtime().replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def test_nobody_is_notified_at_night_the_task_waits_for_the_morning(scheduled, wecom, settings):
+    settings.MOMENTS_QUIET_START, settings.MOMENTS_QUIET_END = 22, 8
+    dispatch.dispatch_due(enqueue=False)
+    lily = PublishTask.objects.get(associate__userid="lily")
+    limiter = LocalTokenBucket()
+    night = _local(23)
+    assert dispatch.publish_task_notify(task_id=lily.pk, client=wecom, limiter=limiter, now=night) == "pending"
+    assert dispatch.publish_task_notify(task_id=lily.pk, client=wecom, limiter=limiter, now=_local(3)) == "pending"
+    assert not sm.Message.objects.exists()
+    assert dispatch.reconcile(now=night)["batches"] == 0  # nothing queued at night
+    assert dispatch.publish_task_notify(task_id=lily.pk, client=wecom, limiter=limiter, now=_local(9)) == "notified"
+
+
+@pytest.mark.parametrize("start,end,hour,quiet", [(22, 8, 23, True), (22, 8, 7, True), (22, 8, 8, False),
+                                                  (22, 8, 12, False), (0, 6, 3, True), (0, 6, 6, False),
+                                                  (0, 0, 3, False)])  # fmt: skip
+def test_quiet_hours_across_midnight(settings, start, end, hour, quiet):
+    settings.MOMENTS_QUIET_START, settings.MOMENTS_QUIET_END = start, end
+    assert dispatch.in_quiet_hours(_local(hour)) is quiet
+
+
+def test_reminders_go_to_those_who_have_not_published_at_most_twice(scheduled, wecom, settings):
+    settings.MOMENTS_REMINDER_AFTER_HOURS, settings.MOMENTS_REMINDER_MAX = 3, 2
+    dispatch.dispatch_due(enqueue=False)
+    for task in PublishTask.objects.all():
+        _notify(task, wecom)
+    PublishTask.objects.filter(associate__userid="ken").update(state=PublishTask.State.PUBLISHED)
+    limiter = LocalTokenBucket()
+    start = timezone.now()
+    assert dispatch.reminders_send(client=wecom, limiter=limiter, now=start) == 0  # too early
+    for hours, expected in ((3, 1), (3.5, 0), (6, 1), (9, 0)):
+        now = start + dt.timedelta(hours=hours)
+        if now >= scheduled.expires_at:
+            break
+        assert dispatch.reminders_send(client=wecom, limiter=limiter, now=now) == expected, hours
+    titles = [m.content["textcard"]["title"] for m in sm.Message.objects.filter(userid="lily").order_by("id")]
+    assert [t.split("：")[0] for t in titles[1:]] == ["提醒 1", "提醒 2"]
+    assert not sm.Message.objects.filter(userid="ken", content__textcard__title__startswith="提醒").exists()
+    after_expiry = scheduled.expires_at + dt.timedelta(minutes=1)
+    PublishTask.objects.update(reminders_sent=0, reminded_at=None)
+    assert dispatch.reminders_send(client=wecom, limiter=limiter, now=after_expiry) == 0

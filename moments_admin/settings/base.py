@@ -197,6 +197,12 @@ WECOM_SANDBOX = env_bool("WECOM_SANDBOX", True)
 _PORT = env_int("MOMENTS_PORT", 8000, minimum=1, maximum=65535)
 # Where associates' phones reach this app: the links in their WeCom notifications start with it.
 MOMENTS_PUBLIC_URL = env_str("MOMENTS_PUBLIC_URL", f"http://127.0.0.1:{_PORT}")
+# No notification or reminder between these local hours (start, end); they wait for the morning.
+MOMENTS_QUIET_START = env_int("MOMENTS_QUIET_START", 22, minimum=0, maximum=23)
+MOMENTS_QUIET_END = env_int("MOMENTS_QUIET_END", 8, minimum=0, maximum=23)
+# Reminders to associates who have not published: after this many hours, at most this many times.
+MOMENTS_REMINDER_AFTER_HOURS = env_int("MOMENTS_REMINDER_AFTER_HOURS", 3, minimum=1, maximum=72)
+MOMENTS_REMINDER_MAX = env_int("MOMENTS_REMINDER_MAX", 2, minimum=0, maximum=10)
 WECOM_BASE_URL = env_str("WECOM_BASE_URL", f"http://127.0.0.1:{_PORT}/wecom-sandbox/cgi-bin/")
 WECOM_CORP_ID = env_str("WECOM_CORP_ID", "ww-sandbox-corp")
 WECOM_AGENT_ID = env_int("WECOM_AGENT_ID", 1000002, minimum=0)
