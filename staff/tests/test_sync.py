@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -185,6 +186,11 @@ def test_a_manager_cannot_start_a_sync(client, directory, east_manager):
     assert client.post(reverse("admin:staff_directorysyncrun_sync_now")).status_code == 403
 
 
+@pytest.mark.skipif(
+    connections["default"].vendor == "sqlite",
+    reason="prefetch threads hit the live server at once; the in-memory SQLite test database locks whole tables "
+    "across threads (a file database in WAL mode does not). Runs on PostgreSQL in CI.",
+)
 def test_a_failed_prefetch_stops_the_run_before_its_chunk_and_the_next_run_finishes(
     wecom_client, sandbox_corp, monkeypatch
 ):
@@ -193,11 +199,19 @@ def test_a_failed_prefetch_stops_the_run_before_its_chunk_and_the_next_run_finis
     with pytest.raises(TransientError):
         sync.directory_sync(client=wecom_client, prefetch=2)
     failed = DirectorySyncRun.objects.get()
-    assert failed.status == "failed" and failed.checkpoint_userid == "" and not Contact.objects.exists()
+    assert failed.status == "failed"
+    # Whichever prefetched chunk met the fault, only chunks up to the checkpoint were written.
+    written = set(Contact.objects.values_list("associate__userid", flat=True))
+    assert all(userid <= failed.checkpoint_userid for userid in written)
     resumed = sync.directory_sync(client=wecom_client, prefetch=2)
     assert resumed.status == "succeeded" and Contact.objects.count() == 5
 
 
+@pytest.mark.skipif(
+    connections["default"].vendor == "sqlite",
+    reason="prefetch threads hit the live server at once; the in-memory SQLite test database locks whole tables "
+    "across threads (a file database in WAL mode does not). Runs on PostgreSQL in CI.",
+)
 def test_prefetching_gives_the_same_directory_as_fetching_chunk_by_chunk(wecom_client, sandbox_corp, monkeypatch):
     monkeypatch.setattr(sync, "CHUNK_MEMBERS", 1)
     sync.directory_sync(client=wecom_client, prefetch=2)
