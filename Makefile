@@ -6,7 +6,7 @@ MANAGE := $(BIN)/python manage.py
 STAMP := $(VENV)/.installed-stamp
 export MOMENTS_PORT ?= 8000
 # Coverage may only go up: raise this when the suite covers more (CI runs on PostgreSQL, which covers COPY too).
-COVERAGE_FLOOR ?= 86
+COVERAGE_FLOOR ?= 89
 
 .PHONY: run test bench lint format messages lock clean venv
 
