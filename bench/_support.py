@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/moments_bench"
@@ -85,3 +90,27 @@ def copy_baseline(models) -> tuple[float, dict[str, int]]:
             with open(Path(folder) / table) as source:
                 cursor.copy_expert(f'COPY "{table}" FROM STDIN', source)
         return time.perf_counter() - started, counts
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve_sandbox(url: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": url, "WECOM_SANDBOX": "1", "DEBUG": "0"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "moments_admin.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--threads", "2", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    for _ in range(100):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.terminate()
+    sys.exit("the sandbox server did not start")

@@ -15,43 +15,14 @@ rows it wrote, in the same run (PostgreSQL).
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import ROOT, apply_smoke, copy_baseline, fresh_postgres_django, report, size_arguments
+from _support import apply_smoke, copy_baseline, free_port, fresh_postgres_django, report, serve_sandbox, size_arguments
 
 WECOM_CALLS_PER_MINUTE = 10_000  # wecom-api.md §3.3: per enterprise, per API
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _serve(url: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": url, "WECOM_SANDBOX": "1", "DEBUG": "0"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "moments_admin.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "2", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    for _ in range(100):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    server.terminate()
-    sys.exit("the sandbox server did not start")
 
 
 def main() -> None:
@@ -70,8 +41,8 @@ def main() -> None:
 
     call_command("sandbox_seed", associates=args.associates, contacts_per_associate=args.contacts_per_associate,
                  no_progress=True)  # fmt: skip
-    port = _free_port()
-    server = _serve(url, port)
+    port = free_port()
+    server = serve_sandbox(url, port)
     calls = {"n": 0}
 
     def count_calls(request):

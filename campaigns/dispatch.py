@@ -83,6 +83,35 @@ def publish_task_from_token(token: str) -> PublishTask:
     return task
 
 
+MY_TASKS_SALT = "campaigns.my-tasks"
+OPEN_TASK_STATES = ["pending", "notifying", "notified", "opened"]
+
+
+def my_tasks_token(associate, *, day: dt.date | None = None) -> str:
+    """A link for one associate and one local day: their open tasks."""
+    day = day or timezone.localdate()
+    return signing.Signer(salt=MY_TASKS_SALT).sign(f"{associate.userid}:{day.isoformat()}")
+
+
+def my_tasks_from_token(token: str) -> tuple[Associate, dt.date]:
+    try:
+        userid, day = signing.Signer(salt=MY_TASKS_SALT).unsign(token).rsplit(":", 1)
+        associate = Associate.objects.get(userid=userid)
+        return associate, dt.date.fromisoformat(day)
+    except (signing.BadSignature, ValueError, Associate.DoesNotExist):
+        raise LinkInvalid from None
+
+
+def my_open_tasks(associate, *, now: dt.datetime | None = None) -> list[PublishTask]:
+    now = now or timezone.now()
+    return list(
+        PublishTask.objects.filter(
+            associate=associate, state__in=OPEN_TASK_STATES, moment__state__in=[State.DISPATCHING, State.LIVE],
+            moment__expires_at__gt=now,
+        ).select_related("moment__campaign", "variant").order_by("moment__expires_at", "id")
+    )  # fmt: skip
+
+
 # --- dispatch ----------------------------------------------------------------------------------------
 def variant_associate_ids(variant: Variant) -> list[int]:
     """Active associates the variant targets: its departments' subtrees and its named associates."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -49,5 +50,21 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
         "error": error,
         "slots_left": dispatch.feed_slots_left(task.associate_id),
         "copy": task.edited_copy or task.variant.copy,
+        "my_tasks_url": reverse("campaigns:my-tasks", args=[dispatch.my_tasks_token(task.associate)]),
     }
     return render(request, "campaigns/publish.html", context)
+
+
+@require_http_methods(["GET"])
+def my_tasks(request: HttpRequest, token: str) -> HttpResponse:
+    """Today's open tasks of one associate (the link is signed for one local day)."""
+    try:
+        associate, day = dispatch.my_tasks_from_token(token)
+    except dispatch.LinkInvalid:
+        return _refusal(request, "invalid", 404)
+    if day != timezone.localdate():
+        return _refusal(request, "expired", 410)
+    tasks = [(task, reverse("campaigns:publish", args=[dispatch.publish_link_token(task)]))
+             for task in dispatch.my_open_tasks(associate)]  # fmt: skip
+    context = {"associate": associate, "tasks": tasks, "slots_left": dispatch.feed_slots_left(associate.pk)}
+    return render(request, "campaigns/my_tasks.html", context)

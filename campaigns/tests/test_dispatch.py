@@ -262,3 +262,18 @@ def test_reminders_go_to_those_who_have_not_published_at_most_twice(scheduled, w
     after_expiry = scheduled.expires_at + dt.timedelta(minutes=1)
     PublishTask.objects.update(reminders_sent=0, reminded_at=None)
     assert dispatch.reminders_send(client=wecom, limiter=limiter, now=after_expiry) == 0
+
+
+def test_my_tasks_today_lists_open_tasks_for_one_day(lily_link):
+    task, url = lily_link
+    browser = Client(HTTP_ACCEPT_LANGUAGE="en")
+    page = browser.get(url).content.decode()
+    my_url = "/p/today/" + dispatch.my_tasks_token(task.associate) + "/"
+    assert my_url in page
+    listing = browser.get(my_url)
+    assert listing.status_code == 200 and str(task.public_id) in listing.content.decode()
+    yesterday = dispatch.my_tasks_token(task.associate, day=timezone.localdate() - dt.timedelta(days=1))
+    assert browser.get("/p/today/" + yesterday + "/").status_code == 410
+    assert browser.get(my_url[:-4] + "xx/").status_code == 404
+    PublishTask.objects.filter(pk=task.pk).update(state=PublishTask.State.PUBLISHED)
+    assert "Nothing left to publish today" in browser.get(my_url).content.decode()
