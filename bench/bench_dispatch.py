@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--associates", type=int, default=10_000)
     parser.add_argument("--rate", type=int, default=6_000, help="configured message/send rate, per minute")
     parser.add_argument("--smoke", action="store_true", help="200 associates, for CI")
-    args = parser.parse_args()
+    args, _others = parser.parse_known_args()  # bench/run.py passes every bench the same options
     if args.smoke:
         args.associates = 200
 
