@@ -143,7 +143,7 @@ def dispatch_due(*, now: dt.datetime | None = None, enqueue: bool = True) -> lis
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
-            Moment.objects.select_for_update(skip_locked=True)
+            Moment.objects.select_for_update(skip_locked=True, of=("self",))  # lock the moments, not their campaigns
             .select_related("campaign")
             .filter(state=State.SCHEDULED, publish_at__lte=now)
             .order_by("publish_at", "id")[:DISPATCH_BATCH]
