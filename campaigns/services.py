@@ -87,12 +87,17 @@ VARIANT_FIELDS = ("name", "audience_all", "copy", "allow_personal_touch", "link_
 
 
 def _resolve(model, field: str, keys: list, label: str, errors: dict, *, name: str) -> list:
-    found = {getattr(o, field): o for o in model.objects.filter(**{f"{field}__in": keys})}
+    """The objects named by ``keys``, in order, each once; unknown keys become one message on ``name``."""
+    keys = list(dict.fromkeys(keys))  # the same hashtag or photo twice is once
+    found = {}
+    for start in range(0, len(keys), 2000):  # bounded IN lists (SQLite caps bound parameters)
+        found.update(
+            {getattr(o, field): o for o in model.objects.filter(**{f"{field}__in": keys[start : start + 2000]})}
+        )
     unknown = [k for k in keys if k not in found]
     if unknown:
-        errors.setdefault(name, []).append(
-            _("Unknown %(what)s: %(keys)s.") % {"what": label, "keys": ", ".join(map(str, unknown))}
-        )
+        shown = ", ".join(map(str, unknown[:20])) + (" …" if len(unknown) > 20 else "")
+        errors.setdefault(name, []).append(_("Unknown %(what)s: %(keys)s.") % {"what": label, "keys": shown})
     return [found[k] for k in keys if k in found]
 
 

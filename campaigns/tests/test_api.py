@@ -100,7 +100,8 @@ def test_bad_variants_get_a_message_on_the_right_field(api, marketing_admin, mom
 def test_ten_images_and_an_image_next_to_a_link_are_refused(api, marketing_admin, moment, directory):
     _as(api, marketing_admin)
     photo = _upload(api).json()["public_id"]
-    assets = [photo] + [_upload(api, (i, 0, 0), f"{i}.jpg").json()["public_id"] for i in range(1, 10)]
+    assets = [photo] + [_upload(api, (i * 25, 200, 0), f"{i}.jpg").json()["public_id"] for i in range(1, 10)]
+    assert len(set(assets)) == 10  # ten different pictures
     tenth = api.post(reverse("api:moment-variants", args=[moment.public_id]), _variant_body(directory, images=assets),
                      format="json")  # fmt: skip
     assert "At most 9 photos" in tenth.json()["images"][0]
@@ -241,3 +242,12 @@ def test_an_approver_who_also_writes_cannot_approve_their_own_draft(api, moment,
     assert refused.status_code == 403 and "another approver" in refused.json()["detail"]
     moment.refresh_from_db()
     assert moment.state == State.IN_REVIEW
+
+
+def test_the_same_hashtag_or_photo_twice_counts_once(api, marketing_admin, moment, directory):
+    _as(api, marketing_admin)
+    photo = _upload(api).json()["public_id"]
+    body = _variant_body(directory, hashtags=["情人节", "#情人节", "＃情人节"], images=[photo, photo])
+    response = api.post(reverse("api:moment-variants", args=[moment.public_id]), body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["hashtags"] == ["情人节"] and response.json()["images"] == [photo]
