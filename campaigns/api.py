@@ -326,46 +326,42 @@ def _campaign_out(campaign: Campaign) -> dict:
     return CampaignOut(Campaign.objects.annotate(moment_count=Count("moments")).get(pk=campaign.pk)).data
 
 
-def _moment_submit(request, public_id, note):
-    moment = _moment(public_id)
-    services.moment_submit(moment=moment, by=request.user, note=note)
-    return _moment_out(moment)
+def _moment_step(call):
+    """A workflow step on one moment: ``call(moment, user, note)``, answering with the moment."""
 
-
-def _moment_decide(approve: bool):
     def run(request, public_id, note):
         moment = _moment(public_id)
-        services.moment_decide(moment=moment, by=request.user, approve=approve, note=note)
+        call(moment, request.user, note)
         return _moment_out(moment)
 
     return run
 
 
-def _moment_schedule(request, public_id, note):
-    moment = _moment(public_id)
-    services.moment_schedule(moment=moment, by=request.user)
-    return _moment_out(moment)
+def _campaign_step(call):
+    """A workflow step on a whole plan: ``call(campaign, user, note)``, answering with the campaign."""
 
-
-def _moment_cancel(request, public_id, note):
-    moment = _moment(public_id)
-    services.moment_cancel(moment=moment, by=request.user, note=note)
-    return _moment_out(moment)
-
-
-def _campaign_submit(request, public_id, note):
-    campaign = _campaign(public_id)
-    services.campaign_submit(campaign=campaign, by=request.user, note=note)
-    return _campaign_out(campaign)
-
-
-def _campaign_decide(approve: bool):
     def run(request, public_id, note):
         campaign = _campaign(public_id)
-        services.campaign_decide(campaign=campaign, by=request.user, approve=approve, note=note)
+        call(campaign, request.user, note)
         return _campaign_out(campaign)
 
     return run
+
+
+_moment_submit = _moment_step(lambda m, user, note: services.moment_submit(moment=m, by=user, note=note))
+_moment_schedule = _moment_step(lambda m, user, note: services.moment_schedule(moment=m, by=user))
+_moment_cancel = _moment_step(lambda m, user, note: services.moment_cancel(moment=m, by=user, note=note))
+_campaign_submit = _campaign_step(lambda c, user, note: services.campaign_submit(campaign=c, by=user, note=note))
+
+
+def _moment_decide(approve: bool):
+    return _moment_step(lambda m, user, note: services.moment_decide(moment=m, by=user, approve=approve, note=note))
+
+
+def _campaign_decide(approve: bool):
+    return _campaign_step(
+        lambda c, user, note: services.campaign_decide(campaign=c, by=user, approve=approve, note=note)
+    )
 
 
 def _campaign_clone(request, public_id, note):

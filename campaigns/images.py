@@ -79,14 +79,19 @@ def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
 
 
-def image_prepare(*, data: bytes) -> PreparedImage:
-    """Check and normalise one uploaded image; raises ValidationError with a plain message."""
+def upload_size_check(data: bytes) -> None:
+    """Not empty, at most 10 MB (WeCom's limit for moment attachments)."""
     if not data:
         raise ValidationError(_("The file is empty."))
     if len(data) > MAX_UPLOAD_BYTES:
         raise ValidationError(
             _("The file is %(size).1f MB; the most WeCom accepts is 10 MB.") % {"size": len(data) / 1024 / 1024}
         )
+
+
+def image_prepare(*, data: bytes) -> PreparedImage:
+    """Check and normalise one uploaded image; raises ValidationError with a plain message."""
+    upload_size_check(data)
     image = _open(data)
     keep_png = _has_alpha(image)  # transparency needs PNG; photos are smaller as JPEG
     image = ImageOps.exif_transpose(image)  # apply the camera's rotation before the metadata goes

@@ -20,7 +20,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from PIL import Image, ImageDraw
 
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+from campaigns.images import upload_size_check
+
 MAX_SECONDS = 30
 MP4_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"dash", b"MSNV"}
 _CONTAINERS = {b"moov", b"trak", b"mdia"}
@@ -102,12 +103,7 @@ def _poster(width: int, height: int) -> bytes:
 
 def video_prepare(*, data: bytes) -> PreparedVideo:
     """Check one uploaded video; raises ValidationError with a plain message."""
-    if not data:
-        raise ValidationError(_("The file is empty."))
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ValidationError(
-            _("The file is %(size).1f MB; the most WeCom accepts is 10 MB.") % {"size": len(data) / 1024 / 1024}
-        )
+    upload_size_check(data)
     if not looks_like_mp4(data) or data[8:12] not in MP4_BRANDS:
         raise ValidationError(_("Moments take MP4 videos: this file is not one."))
     try:

@@ -126,8 +126,8 @@ class CampaignAdmin(ModelAdmin):
             return gettext("%(count)s moments are now in review.") % {"count": count}
 
         return transition_page(self, request, campaign, title=gettext("Submit “%s” for review") % campaign.name,
-                           explanation=gettext("Every draft moment of the plan goes to the approvers."),
-                           button=gettext("Submit"), run=run)  # fmt: skip
+                               explanation=gettext("Every draft moment of the plan goes to the approvers."),
+                               button=gettext("Submit"), run=run)  # fmt: skip
 
     @action(description=_("Approve the plan"), url_path="approve", permissions=["approve"])
     def approve_plan(self, request, object_id):
@@ -138,8 +138,8 @@ class CampaignAdmin(ModelAdmin):
             return gettext("The plan is approved.")
 
         return transition_page(self, request, campaign, title=gettext("Approve “%s”") % campaign.name,
-                           explanation=gettext("Every moment in review is approved at once."),
-                           button=gettext("Approve"), run=run)  # fmt: skip
+                               explanation=gettext("Every moment in review is approved at once."),
+                               button=gettext("Approve"), run=run)  # fmt: skip
 
     @action(description=_("Reject the plan"), url_path="reject", permissions=["approve"])
     def reject_plan(self, request, object_id):
@@ -150,8 +150,8 @@ class CampaignAdmin(ModelAdmin):
             return gettext("The plan is sent back to its writers.")
 
         return transition_page(self, request, campaign, title=gettext("Reject “%s”") % campaign.name,
-                           explanation=gettext("Every moment in review goes back to draft; say why."),
-                           button=gettext("Reject"), run=run)  # fmt: skip
+                               explanation=gettext("Every moment in review goes back to draft; say why."),
+                               button=gettext("Reject"), run=run)  # fmt: skip
 
     @action(description=_("Clone the campaign"), url_path="clone", permissions=["submit"])
     def clone_plan(self, request, object_id):
@@ -242,7 +242,7 @@ class MomentAdmin(ModelAdmin):
     def _step(self, request, object_id, *, title, explanation, button, run):
         moment = self._get(request, object_id)
         return transition_page(self, request, moment, title=title % moment.title, explanation=explanation,
-                           button=button, run=lambda note: run(moment, note))  # fmt: skip
+                               button=button, run=lambda note: run(moment, note))  # fmt: skip
 
     @action(description=_("Submit for review"), url_path="submit", permissions=["submit"])
     def submit(self, request, object_id):
