@@ -10,7 +10,7 @@ within WeCom's limits.
   records the msgid. Transient errors put the task back to pending for a retry;
   permanent ones fail it with the errcode and a reason. A crash between claim
   and send leaves it "notifying": the reconciler puts it back after
-  ``STALE_CLAIM``, and WeCom's duplicate check (same card within the interval)
+  ``MOMENTS_STALE_CLAIM_SECONDS``, and WeCom's duplicate check (same card within the interval)
   keeps a re-send from reaching the associate twice.
 - Rates: the client's global bucket per endpoint, and a per-member budget below
   WeCom's silent-drop limits (30 a minute, 1000 an hour; wecom-api.md §3.3).
@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 DISPATCH_BATCH = 20  # moments claimed per dispatcher run; the next run takes the rest
 NOTIFY_BATCH = 200  # tasks per notify job: short jobs, spread over the workers
-STALE_CLAIM = dt.timedelta(minutes=10)  # a notify claim older than this lost its worker
 MAX_ATTEMPTS = 8  # transient failures before a task is failed for good
 DUPLICATE_CHECK_SECONDS = 4 * 3600  # WeCom's maximum: a re-sent card within 4 h is suppressed
 # Per member, below WeCom's silent drops: a bucket holds at most C and refills r a minute, so any minute sees at
@@ -277,7 +276,8 @@ def reconcile(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Put stale notify claims back, re-queue pending tasks nobody is working on, and
     close moments whose tasks are all settled. Safe to run any time."""
     now = now or timezone.now()
-    stale = PublishTask.objects.filter(state=PublishTask.State.NOTIFYING, claimed_at__lt=now - STALE_CLAIM).update(
+    stale_before = now - dt.timedelta(seconds=settings.MOMENTS_STALE_CLAIM_SECONDS)
+    stale = PublishTask.objects.filter(state=PublishTask.State.NOTIFYING, claimed_at__lt=stale_before).update(
         state=PublishTask.State.PENDING, claimed_at=None
     )
     dispatching = list(Moment.objects.filter(state=State.DISPATCHING).values_list("pk", flat=True))
@@ -286,7 +286,7 @@ def reconcile(*, now: dt.datetime | None = None) -> dict[str, int]:
     # Pending tasks of moments dispatched a while ago lost their queued job (a restarted broker): queue them again.
     # Younger ones are still on their way through the first enqueue.
     overdue = list(
-        Moment.objects.filter(pk__in=dispatching, dispatched_at__lt=now - STALE_CLAIM).values_list("pk", flat=True)
+        Moment.objects.filter(pk__in=dispatching, dispatched_at__lt=stale_before).values_list("pk", flat=True)
     )
     batches = notify_enqueue(moment_ids=overdue) if overdue else 0
     live = 0

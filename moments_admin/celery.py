@@ -32,7 +32,8 @@ app.conf.beat_schedule = {
 
 @app.on_after_configure.connect
 def _sandbox_entries(sender, **kwargs):
-    """The demo's behaviour model runs each minute, only where the sandbox does."""
+    """The demo's behaviour model runs each minute, only where the sandbox does; every
+    interval is scaled by ``MOMENTS_BEAT_PERCENT`` (whole seconds, at least one)."""
     from django.conf import settings
 
     if getattr(settings, "WECOM_SANDBOX", False) and getattr(settings, "WECOM_SANDBOX_BEHAVIOUR", False):
@@ -40,3 +41,8 @@ def _sandbox_entries(sender, **kwargs):
             "task": "wecom.sandbox.tasks.behaviour_tick_task",
             "schedule": 60.0,
         }
+    percent = getattr(settings, "MOMENTS_BEAT_PERCENT", 100)
+    if percent != 100:
+        for entry in sender.conf.beat_schedule.values():
+            if isinstance(entry["schedule"], float):
+                entry["schedule"] = float(max(1, round(entry["schedule"] * percent / 100)))

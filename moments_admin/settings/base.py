@@ -203,6 +203,12 @@ MOMENTS_QUIET_END = env_int("MOMENTS_QUIET_END", 8, minimum=0, maximum=23)
 # Reminders to associates who have not published: after this many hours, at most this many times.
 MOMENTS_REMINDER_AFTER_HOURS = env_int("MOMENTS_REMINDER_AFTER_HOURS", 3, minimum=1, maximum=72)
 MOMENTS_REMINDER_MAX = env_int("MOMENTS_REMINDER_MAX", 2, minimum=0, maximum=10)
+# A notify claim older than this lost its worker: the reconciler gives it back, and re-queues the pending
+# tasks of moments dispatched longer ago than this (their queued jobs were lost with a restarted broker).
+# A re-sent card within 4 hours is suppressed by WeCom's duplicate check, so a short value costs no duplicate.
+MOMENTS_STALE_CLAIM_SECONDS = env_int("MOMENTS_STALE_CLAIM_SECONDS", 600, minimum=2)
+# The periodic entries' intervals in percent of their defaults (the tests of the real stack run them faster).
+MOMENTS_BEAT_PERCENT = env_int("MOMENTS_BEAT_PERCENT", 100, minimum=1, maximum=1000)
 WECOM_BASE_URL = env_str("WECOM_BASE_URL", f"http://127.0.0.1:{_PORT}/wecom-sandbox/cgi-bin/")
 WECOM_CORP_ID = env_str("WECOM_CORP_ID", "ww-sandbox-corp")
 WECOM_AGENT_ID = env_int("WECOM_AGENT_ID", 1000002, minimum=0)

@@ -301,7 +301,7 @@ def _fault_json(fault: Fault) -> dict:
     return {
         "id": fault.pk, "endpoint": fault.endpoint, "rate": fault.rate, "errcode": fault.errcode,
         "http_status": fault.http_status, "latency_ms": fault.latency_ms, "drop_connection": fault.drop_connection,
-        "remaining": fault.remaining,
+        "remaining": fault.remaining, "after_effect": fault.after_effect,
     }  # fmt: skip
 
 
@@ -319,6 +319,7 @@ def faults(request, body):
             latency_ms=_number(body, "latency_ms", 0, minimum=0, maximum=60_000),
             drop_connection=bool(body.get("drop_connection", False)),
             remaining=_number(body, "remaining", 0, minimum=1) if body.get("remaining") is not None else None,
+            after_effect=bool(body.get("after_effect", False)),
         )
         if fault.errcode is None and not fault.http_status and not fault.latency_ms and not fault.drop_connection:
             raise ControlError("a fault needs an errcode, an http_status, a latency_ms or drop_connection")

@@ -168,7 +168,9 @@ class Message(models.Model):
 class Fault(models.Model):
     """An injected fault (control plane): on ``endpoint`` (or ``*``), with
     probability ``rate``, answer ``errcode`` or HTTP ``http_status``, after
-    ``latency_ms``, or drop the connection mid-response."""
+    ``latency_ms``, or drop the connection mid-response. With ``after_effect`` the
+    request takes effect first and only its answer fails: the caller cannot tell
+    whether it worked (the hardest case for exactly-once)."""
 
     endpoint = models.CharField(max_length=128, default="*")
     rate = models.FloatField(default=1.0)
@@ -177,6 +179,7 @@ class Fault(models.Model):
     latency_ms = models.PositiveIntegerField(default=0)
     drop_connection = models.BooleanField(default=False)
     remaining = models.PositiveIntegerField(null=True, blank=True, help_text="stop after this many hits")
+    after_effect = models.BooleanField(default=False, help_text="the request takes effect, then its answer fails")
 
     def __str__(self) -> str:
         return f"{self.endpoint}: {self.errcode or self.http_status or 'fault'}"

@@ -164,8 +164,8 @@ def check_token(request: HttpRequest) -> None:
 
 
 # --- faults ------------------------------------------------------------------------------
-def _fault_for(path: str) -> Fault | None:
-    for fault in Fault.objects.filter(endpoint__in=[path, "*"]).order_by("id"):
+def _fault_for(path: str, *, after_effect: bool) -> Fault | None:
+    for fault in Fault.objects.filter(endpoint__in=[path, "*"], after_effect=after_effect).order_by("id"):
         if random.random() >= fault.rate:
             continue
         if fault.remaining is not None:
@@ -187,8 +187,8 @@ def _dropped_connection() -> StreamingHttpResponse:
     return response
 
 
-def apply_fault(path: str) -> HttpResponse | None:
-    fault = _fault_for(path)
+def apply_fault(path: str, *, after_effect: bool = False) -> HttpResponse | None:
+    fault = _fault_for(path, after_effect=after_effect)
     if fault is None:
         return None
     if fault.latency_ms:
@@ -218,9 +218,10 @@ def endpoint(path: str, *, method: str, needs_token: bool = True) -> Callable:
                     raise SandboxError(INVALID_PARAMETER, f"invalid request method: {path} takes {method}")
                 if needs_token:
                     check_token(request)
-                return view(request, *args, **kwargs)
+                answer = view(request, *args, **kwargs)
             except SandboxError as error:
                 return failure(error)
+            return apply_fault(path, after_effect=True) or answer
 
         wrapper.wecom_path = path
         return wrapper
