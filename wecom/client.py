@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from wecom.errors import PermanentError, TokenError, TransientError, WeComError, error_for
-from wecom.ratelimit import DEFAULT_BUDGET, ENDPOINT_BUDGETS, LocalTokenBucket
+from wecom.ratelimit import DEFAULT_BUDGET, ENDPOINT_BUDGETS, Budget, LocalTokenBucket
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class WeComClient:
         limiter=None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        budgets: dict[str, Budget] | None = None,
     ):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.corp_id = corp_id
@@ -84,6 +85,7 @@ class WeComClient:
         self._secret = secret
         self._cache = cache
         self._limiter = limiter or LocalTokenBucket()
+        self._budgets = {**ENDPOINT_BUDGETS, **(budgets or {})}
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         # Each app's token is independent (wecom-api.md §3.1): key by corp and app.
         self._token_key = f"wecom:token:{corp_id}:{agent_id}"
@@ -99,7 +101,7 @@ class WeComClient:
 
     # --- transport ------------------------------------------------------------------
     def _send(self, method: str, path: str, *, params=None, json=None, files=None) -> dict:
-        self._limiter.acquire(f"wecom:{path}", ENDPOINT_BUDGETS.get(path, DEFAULT_BUDGET))
+        self._limiter.acquire(f"wecom:{path}", self._budgets.get(path, DEFAULT_BUDGET))
         try:
             response = self._http.request(method, path, params=params, json=json, files=files)
         except httpx.TimeoutException as error:
@@ -342,6 +344,12 @@ def client_from_settings(**overrides) -> WeComClient:
         "agent_id": settings.WECOM_AGENT_ID,
         "cache": cache,
         "limiter": limiter_from_settings(),
+        # App messages, all members together (a burst of one second's worth).
+        "budgets": {
+            "message/send": Budget.per_minute(
+                settings.WECOM_MESSAGE_SEND_PER_MINUTE, burst=max(1, settings.WECOM_MESSAGE_SEND_PER_MINUTE // 60)
+            )
+        },
     }
     options.update(overrides)
     return WeComClient(**options)

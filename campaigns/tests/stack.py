@@ -100,6 +100,7 @@ class Stack:
         self.redis = RedisServer(directory)
         self.processes: dict[str, subprocess.Popen] = {}
         self.starts = 0
+        self.overrides: dict[str, str] = {}  # more settings for the processes started from now on
 
     @property
     def wecom_base_url(self) -> str:
@@ -126,6 +127,7 @@ class Stack:
             "MOMENTS_STALE_CLAIM_SECONDS": "3",
             "MOMENTS_BEAT_PERCENT": "5",  # dispatch every 2 s, reconcile every 6 s, confirm every 3 s
             "LOG_LEVEL": "INFO",
+            **self.overrides,
         }
 
     def _start(self, name: str, argv: list[str]) -> None:

@@ -154,3 +154,22 @@ def test_with_thirty_percent_faults_everyone_is_notified_exactly_once(stack):
     record = sandbox_record()
     assert record == {**record, "delivered": 30, "members": 30, "over_once": 0, "dropped": 0}
     assert PublishTask.objects.filter(attempts__gt=1).exists()  # the faults did hit
+
+
+def test_two_thousand_associates_at_a_low_configured_rate(stack):
+    """The global message budget holds across worker processes: the achieved rate is the
+    configured one (≥ 0.9×, and no more than its one-second burst above), with no silent drop."""
+    rate = 2400  # a minute: 40 a second
+    (moment,) = brand(stack, associates=2000, contacts=1)
+    stack.overrides["WECOM_MESSAGE_SEND_PER_MINUTE"] = str(rate)
+    stack.start_worker(concurrency=4)
+    stack.start_beat()
+    make_due([moment])
+    wait_for(_all_notified(2000), timeout=300, what="2,000 notified tasks", stack=stack)
+    record = sandbox_record()
+    assert record == {**record, "delivered": 2000, "members": 2000, "over_once": 0, "dropped": 0}
+    times = sorted(Message.objects.values_list("received_at", flat=True))
+    achieved = len(times) / (times[-1] - times[0]).total_seconds() * 60
+    print(f"2,000 associates: achieved {achieved:,.0f}/min for a configured {rate:,}/min "
+          f"({achieved / rate:.2f}×)")  # fmt: skip
+    assert 0.9 * rate <= achieved <= rate * 1.1

@@ -213,6 +213,9 @@ WECOM_BASE_URL = env_str("WECOM_BASE_URL", f"http://127.0.0.1:{_PORT}/wecom-sand
 WECOM_CORP_ID = env_str("WECOM_CORP_ID", "ww-sandbox-corp")
 WECOM_AGENT_ID = env_int("WECOM_AGENT_ID", 1000002, minimum=0)
 WECOM_SECRET = env_str("WECOM_SECRET", "sandbox-secret")
+# App messages sent per minute, all members together (WeCom's base frequency is 10,000 a minute per
+# enterprise; a lower value spreads a large dispatch out). Per member the limits are fixed: 30/min, 1000/h.
+WECOM_MESSAGE_SEND_PER_MINUTE = env_int("WECOM_MESSAGE_SEND_PER_MINUTE", 9000, minimum=60, maximum=10_000)
 WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "sandbox-token")
 # The callback key: from the WeCom console in production; for the sandbox, one per checkout.
 WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "") or (
