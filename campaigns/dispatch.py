@@ -147,7 +147,7 @@ def dispatch_due(*, now: dt.datetime | None = None, enqueue: bool = True) -> lis
             .filter(state=State.SCHEDULED, publish_at__lte=now)
             .order_by("publish_at", "id")[:DISPATCH_BATCH]
         )
-        claimed = []
+        claimed, enterprise = [], []
         for moment in due:
             # The conditional state change is the claim: a second dispatcher (or SQLite, which has no
             # row locks to skip) finds the moment already dispatching and leaves it.
@@ -158,16 +158,25 @@ def dispatch_due(*, now: dt.datetime | None = None, enqueue: bool = True) -> lis
                 continue
             Moment.objects.filter(pk=moment.pk).update(dispatched_at=now)
             moment_tasks_create(moment)
+            if moment.mode == Moment.Mode.ENTERPRISE:
+                from campaigns.enterprise import enterprise_tasks_plan
+
+                enterprise_tasks_plan(moment)
+                enterprise.append(moment.pk)
             campaign_state_refresh(moment.campaign)
             claimed.append(moment.pk)
         if claimed and enqueue:
-            transaction.on_commit(lambda: notify_enqueue(moment_ids=claimed))
+            transaction.on_commit(lambda: notify_enqueue(moment_ids=claimed, enterprise_ids=enterprise))
     return claimed
 
 
-def notify_enqueue(*, moment_ids: list[int]) -> int:
-    """Queue the pending tasks of these moments in batches; returns how many batches."""
-    from campaigns.tasks import notify_batch_task
+def notify_enqueue(*, moment_ids: list[int], enterprise_ids: list[int] = ()) -> int:
+    """Queue the pending tasks of these moments in batches (and the creation of the
+    WeCom tasks of enterprise moments); returns how many notify batches."""
+    from campaigns.tasks import enterprise_create_task, notify_batch_task
+
+    for moment_id in enterprise_ids:
+        enterprise_create_task.delay(moment_id)
 
     ids = list(
         PublishTask.objects.filter(moment_id__in=moment_ids, state=PublishTask.State.PENDING)
@@ -412,6 +421,8 @@ def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt
     moment, variant = task.moment, task.variant
     if moment.state == State.CANCELLED or task.state == PublishTask.State.CANCELLED:
         raise PublishRefused("cancelled")
+    if moment.mode == Moment.Mode.ENTERPRISE:
+        raise PublishRefused("enterprise")  # WeCom already pushed the task: it is published in WeCom
     if moment.expires_at <= now:
         raise PublishRefused("expired")
     text = copy if (variant.allow_personal_touch and copy is not None) else variant.copy
@@ -444,44 +455,52 @@ def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt
 
 
 # --- confirmation: WeCom says the associate published ------------------------------------------------
-CONFIRM_BATCH = 500  # requested tasks looked at per run
+CONFIRM_BATCH = 500  # requested jobs, and WeCom moments, looked at per run
+# Tasks that may be published in WeCom: associate-shared ones once requested; enterprise ones from the
+# moment WeCom has their task (the associate publishes it in WeCom, maybe without opening our page).
+CONFIRMABLE = [PublishTask.State.NOTIFIED, PublishTask.State.OPENED, PublishTask.State.PUBLISH_REQUESTED]
 
 
 def publish_confirm(*, client, now: dt.datetime | None = None) -> dict[str, int]:
-    """For tasks whose WeCom task was requested: learn its moment_id from the job, then
-    whether the associate published it (``get_moment_task``); published ones are marked.
-    The WeCom calls happen outside any transaction; each write is a conditional update."""
+    """Learn the moment_id of requested jobs (associate-shared: one job per task), then ask
+    WeCom who published each open WeCom moment (``get_moment_task``, once per moment
+    whatever the number of associates) and mark those tasks published. The WeCom calls
+    happen outside any transaction; each write is a conditional update."""
     now = now or timezone.now()
     summary = {"jobs_done": 0, "published": 0, "failed": 0}
-    waiting = list(
-        PublishTask.objects.filter(state=PublishTask.State.PUBLISH_REQUESTED)
+    jobs = (
+        PublishTask.objects.filter(state=PublishTask.State.PUBLISH_REQUESTED, wecom_moment_id="")
         .exclude(wecom_jobid="")
-        .select_related("associate")
-        .order_by("publish_requested_at", "id")[:CONFIRM_BATCH]
+        .filter(moment__mode=Moment.Mode.ASSOCIATE)
+        .order_by("publish_requested_at", "id")
+        .values_list("pk", "wecom_jobid")[:CONFIRM_BATCH]
     )
-    for task in waiting:
-        if task.wecom_moment_id:
-            continue
-        result = client.get_moment_task_result(task.wecom_jobid)
+    for pk, jobid in list(jobs):
+        result = client.get_moment_task_result(jobid)
         if result["status"] != 3:
             continue
         outcome = result["result"] or {}
         if outcome.get("errcode", 0) != 0 or not outcome.get("moment_id"):
-            PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED).update(
+            PublishTask.objects.filter(pk=pk, state=PublishTask.State.PUBLISH_REQUESTED).update(
                 state=PublishTask.State.FAILED, errcode=outcome.get("errcode"), error=outcome.get("errmsg", "")[:255]
             )
             summary["failed"] += 1
             continue
-        task.wecom_moment_id = outcome["moment_id"]
-        PublishTask.objects.filter(pk=task.pk).update(wecom_moment_id=task.wecom_moment_id)
+        PublishTask.objects.filter(pk=pk).update(wecom_moment_id=outcome["moment_id"])
         summary["jobs_done"] += 1
-    for task in waiting:
-        if not task.wecom_moment_id:
-            continue
-        statuses = {row["userid"].lower(): row["publish_status"]
-                    for page in client.moment_task_pages(task.wecom_moment_id) for row in page}  # fmt: skip
-        if statuses.get(task.associate.userid) == 1:
+    open_moments = (
+        PublishTask.objects.filter(state__in=CONFIRMABLE, moment__state__in=[State.DISPATCHING, State.LIVE])
+        .exclude(wecom_moment_id="")
+        .values_list("wecom_moment_id", flat=True)
+        .distinct()
+        .order_by("wecom_moment_id")[:CONFIRM_BATCH]
+    )
+    for wecom_moment_id in list(open_moments):
+        published = [row["userid"].lower() for page in client.moment_task_pages(wecom_moment_id) for row in page
+                     if row["publish_status"] == 1]  # fmt: skip
+        for start in range(0, len(published), 1000):
             summary["published"] += PublishTask.objects.filter(
-                pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED
-            ).update(state=PublishTask.State.PUBLISHED, published_at=now)
+                wecom_moment_id=wecom_moment_id, state__in=CONFIRMABLE,
+                associate__userid__in=published[start : start + 1000],
+            ).update(state=PublishTask.State.PUBLISHED, published_at=now)  # fmt: skip
     return summary

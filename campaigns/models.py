@@ -444,3 +444,42 @@ class PublishTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.variant_id} → {self.associate_id}"
+
+
+class EnterpriseTask(models.Model):
+    """In enterprise mode, the WeCom moment task of one variant (DESIGN.md §5.3): created
+    by ``add_moment_task`` at dispatch for all its associates at once (at most
+    ``SENDERS_MAX`` a task; more go in further chunks), then polled for its moment_id."""
+
+    SENDERS_MAX = 100_000  # executors per add_moment_task (wecom-api.md §1.2)
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        CREATING = "creating", _("Creating")  # add_moment_task in flight since claimed_at
+        CREATED = "created", _("Created")  # WeCom has the job; its moment_id is not known yet
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    variant = models.ForeignKey(
+        Variant, verbose_name=_("variant"), on_delete=models.CASCADE, related_name="enterprise_tasks"
+    )
+    chunk = models.PositiveIntegerField(_("chunk"), default=0)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    text = models.TextField(_("text as posted"), blank=True)
+    wecom_jobid = models.CharField(_("WeCom job id"), max_length=64, blank=True)
+    wecom_moment_id = models.CharField(_("WeCom moment id"), max_length=64, blank=True)
+    errcode = models.IntegerField(_("errcode"), null=True, blank=True)
+    error = models.CharField(_("reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("enterprise task")
+        verbose_name_plural = _("enterprise tasks")
+        ordering = ["variant", "chunk"]
+        constraints = [models.UniqueConstraint(fields=["variant", "chunk"], name="enterprise_task_once")]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id}/{self.chunk} ({self.state})"

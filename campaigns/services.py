@@ -374,7 +374,7 @@ def moment_cancel(*, moment: Moment, by, note: str = "") -> None:
     """Stop a moment at any point before it closes: tasks not yet published are cancelled
     (no more notifications or reminders; their links say it was withdrawn) and the WeCom
     tasks already created are cancelled after commit (published posts cannot be recalled)."""
-    from campaigns.models import PublishTask
+    from campaigns.models import EnterpriseTask, PublishTask
 
     _require(by, "campaigns.submit_moment", _("Only marketing admins cancel moments."))
     moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
@@ -385,6 +385,11 @@ def moment_cancel(*, moment: Moment, by, note: str = "") -> None:
     wecom_ids = sorted(set(moment.tasks.filter(state__in=open_states).exclude(wecom_moment_id="").values_list(
         "wecom_moment_id", flat=True)))  # fmt: skip
     moment.tasks.filter(state__in=open_states).update(state=PublishTask.State.CANCELLED, claimed_at=None)
+    # Enterprise mode: WeCom tasks not yet created never will be; those WeCom has are cancelled there.
+    enterprise = EnterpriseTask.objects.filter(variant__moment=moment)
+    enterprise.filter(state=EnterpriseTask.State.PENDING).update(state=EnterpriseTask.State.CANCELLED)
+    wecom_ids = sorted(set(wecom_ids) | set(enterprise.exclude(wecom_moment_id="").values_list("wecom_moment_id",
+                                                                                              flat=True)))  # fmt: skip
     if wecom_ids:
         from campaigns.tasks import wecom_cancel_task
 

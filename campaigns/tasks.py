@@ -39,10 +39,27 @@ def reconcile_task() -> dict:
     return dispatch.reconcile()
 
 
+@shared_task(bind=True, max_retries=None, soft_time_limit=110, time_limit=120)
+def enterprise_create_task(self, moment_id: int) -> int:
+    """Create the WeCom tasks of an enterprise moment; transient errors retry with backoff
+    (the 10-a-minute limit included). Safe to run twice: each task is claimed first."""
+    from campaigns import enterprise
+
+    with client_from_settings() as client:
+        try:
+            return enterprise.enterprise_tasks_create(moment_id=moment_id, client=client)
+        except enterprise.EnterpriseRetry as retry:
+            logger.info("%s", retry)
+            raise self.retry(countdown=retry.countdown) from retry
+
+
 @shared_task(soft_time_limit=110, time_limit=120)
 def publish_confirm_task() -> dict:
+    """Enterprise tasks' moment ids (and stale creations recovered), then who published."""
+    from campaigns import enterprise
+
     with client_from_settings() as client:
-        return dispatch.publish_confirm(client=client)
+        return {**enterprise.enterprise_tasks_poll(client=client), **dispatch.publish_confirm(client=client)}
 
 
 @shared_task(bind=True, max_retries=5, soft_time_limit=110, time_limit=120)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from campaigns import dispatch, selectors
-from campaigns.models import PublishTask, State
+from campaigns.models import Moment, PublishTask, State
 from wecom.client import client_from_settings
 
 
@@ -31,7 +31,10 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
     if task.moment.expires_at <= timezone.now() and not done:
         return _refusal(request, "expired", 410)
     error = ""
-    if request.method == "POST" and not done:
+    enterprise = task.moment.mode == Moment.Mode.ENTERPRISE  # WeCom pushed the task; it is published there
+    if enterprise:
+        done = task.state == PublishTask.State.PUBLISHED
+    if request.method == "POST" and not done and not enterprise:
         try:
             with client_from_settings() as client:
                 dispatch.publish_task_request(task=task, copy=request.POST.get("copy"), client=client)
@@ -39,7 +42,7 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
             error = str(refused)
         task.refresh_from_db()
         done = task.state in (PublishTask.State.PUBLISH_REQUESTED, PublishTask.State.PUBLISHED)
-    elif request.method == "GET":
+    if request.method == "GET":
         dispatch.publish_task_open(task)
     preview = selectors.variant_preview(task.variant)
     preview.author_name, preview.author_avatar = task.associate.name, task.associate.avatar
@@ -47,6 +50,7 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
         "task": task,
         "preview": preview,
         "done": done,
+        "enterprise": enterprise,
         "error": error,
         "slots_left": dispatch.feed_slots_left(task.associate_id),
         "copy": task.edited_copy or task.variant.copy,

@@ -173,3 +173,26 @@ def test_two_thousand_associates_at_a_low_configured_rate(stack):
     print(f"2,000 associates: achieved {achieved:,.0f}/min for a configured {rate:,}/min "
           f"({achieved / rate:.2f}×)")  # fmt: skip
     assert 0.9 * rate <= achieved <= rate * 1.1
+
+
+def test_enterprise_mode_one_wecom_task_at_dispatch_then_confirmed(stack):
+    """Enterprise mode: the worker creates the variant's WeCom task at dispatch and beat
+    polls its moment_id; associates publish in WeCom and beat confirms them."""
+    from campaigns.models import EnterpriseTask
+    from wecom.sandbox.models import MomentJob
+
+    (moment,) = brand(stack, associates=3)
+    Moment.objects.filter(pk=moment.pk).update(mode=Moment.Mode.ENTERPRISE)
+    stack.start_worker()
+    stack.start_beat()
+    make_due([moment])
+    wait_for(_all_notified(3), timeout=90, what="three notified tasks", stack=stack)
+    done = wait_for(lambda: EnterpriseTask.objects.filter(state=EnterpriseTask.State.DONE).first(), timeout=60,
+                    what="the WeCom task's moment_id", stack=stack)  # fmt: skip
+    assert MomentJob.objects.count() == 1
+    userid = PublishTask.objects.select_related("associate").first().associate.userid
+    published = httpx.post(f"{stack.url}/wecom-sandbox/control/members/{userid}/publish",
+                           json={"moment_id": done.wecom_moment_id}, timeout=30)  # fmt: skip
+    assert published.status_code == 200, published.text
+    wait_for(lambda: _states(moment).get("published") == 1, timeout=60, what="WeCom's confirmation", stack=stack)
+    assert _states(moment) == {"published": 1, "notified": 2}

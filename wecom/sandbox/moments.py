@@ -290,6 +290,9 @@ def get_moment_list(request):
     filter_type = body.get("filter_type", 2)
     if filter_type not in {0, 1, 2}:
         raise p.SandboxError(p.INVALID_PARAMETER, "invalid parameter: filter_type is 0, 1 or 2")
+    # WeCom makes the moment of a finished job whether or not anybody polls the job.
+    for job in MomentJob.objects.filter(status__lt=MomentJob.Status.DONE, ready_at__lte=timezone.now())[:100]:
+        publishing.job_resolve(job)
     moments = Moment.objects.filter(
         create_time__gte=dt.datetime.fromtimestamp(start, tz=dt.UTC),
         create_time__lte=dt.datetime.fromtimestamp(end, tz=dt.UTC),
