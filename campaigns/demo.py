@@ -1,13 +1,19 @@
 """The demo campaign of ``make run``: a Valentine's series, Feb 10–14, one
 moment a day with a gold-tier variant and one for everyone else, photos in the
 media library, branded hashtags, calls to action and a forbidden-words list.
-Days 1–2 approved, day 3 in review, days 4–5 drafts — so every state shows."""
+Days 1–2 approved, day 3 in review, days 4–5 drafts — so every state shows.
+
+With an approver, a **rehearsal** of day 1 runs today: a copy in its own campaign,
+in enterprise mode, scheduled two minutes after seeding. Beat dispatches it, the
+worker notifies every associate and creates the WeCom task in the sandbox, and
+the sandbox's behaviour model publishes it for most associates (``make run``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 import math
+import uuid
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +24,8 @@ from campaigns.models import CallToAction, Campaign, ForbiddenWord, Hashtag, Mom
 from staff.models import CustomerTag, CustomerTagGroup, Department, User
 
 CAMPAIGN_NAME = "情人节 · 玫瑰之约"
+REHEARSAL_NAME = "情人节 · 门店彩排"
+REHEARSAL_AFTER = dt.timedelta(minutes=2)
 HASHTAGS = [("玫瑰之约", Hashtag.Kind.BRAND), ("玫瑰系列", Hashtag.Kind.COLLECTION), ("情人节", Hashtag.Kind.CAMPAIGN)]
 FORBIDDEN = [("最低价", "广告法：绝对化用语"), ("第一品牌", "广告法：绝对化用语"), ("国家级", "广告法：绝对化用语"),
              ("顶级", "广告法：绝对化用语"), ("万能", "夸大功效")]  # fmt: skip
@@ -105,4 +113,32 @@ def demo_campaign_create(*, writer: User, approver: User | None = None) -> Campa
             services.moment_decide(moment=moment, by=approver, approve=True, note="文案与图片已确认")
     campaign.refresh_from_db()
     assert campaign.moments.filter(state=State.DRAFT).exists()
+    if approver is not None:
+        demo_rehearsal_create(moments[0], writer=writer, approver=approver)
     return campaign
+
+
+def demo_rehearsal_create(moment: Moment, *, writer: User, approver: User) -> Moment:
+    """Day 1 again, today, in enterprise mode: approved and scheduled to go out shortly."""
+    now = timezone.now()
+    today = timezone.localdate()
+    rehearsal = Campaign.objects.create(
+        name=REHEARSAL_NAME, goal="演练：在情人节前走一遍通知、发表与确认。", starts_on=today,
+        ends_on=today + dt.timedelta(days=1), owner=writer,
+    )  # fmt: skip
+    shift = (now + REHEARSAL_AFTER).replace(second=0, microsecond=0) + dt.timedelta(minutes=1) - moment.publish_at
+    copy = services._moment_copy(moment, rehearsal, shift, writer)
+    expires = copy.publish_at + dt.timedelta(hours=12)
+    Moment.objects.filter(pk=copy.pk).update(mode=Moment.Mode.ENTERPRISE, title=f"彩排 · {moment.title}",
+                                             expires_at=expires)  # fmt: skip
+    for variant in copy.variants.filter(cta__expires_at__gt=expires).select_related("cta"):
+        offer = variant.cta  # the rehearsal's own offer, ending with it
+        offer.pk = offer.id = None
+        offer.public_id, offer.expires_at, offer._state.adding = uuid.uuid4(), expires, True
+        offer.save()
+        variant.cta = offer
+        variant.save(update_fields=["cta"])
+    services.moment_submit(moment=copy, by=writer, note="彩排")
+    services.moment_decide(moment=copy, by=approver, approve=True, note="彩排通过")
+    services.moment_schedule(moment=copy, by=writer)
+    return copy

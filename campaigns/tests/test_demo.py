@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.management import call_command
+import datetime as dt
 
-from campaigns.models import Campaign, MediaAsset, State, Variant
+from django.core.management import call_command
+from django.utils import timezone
+
+from campaigns import demo
+from campaigns.models import Campaign, MediaAsset, Moment, State, Variant
 from staff.models import CustomerTagGroup
 from staff.roles import APPROVER, MARKETING_ADMIN
 from staff.tests import factories
@@ -16,16 +20,21 @@ def test_the_valentines_demo_has_tier_variants_and_every_state(directory):
     tier = factories.tag("金卡会员", group_name="会员等级")
     CustomerTagGroup.objects.filter(pk=tier.group_id).update(is_tier=True)
     call_command("seed_demo_campaign")
-    campaign = Campaign.objects.get()
+    campaign = Campaign.objects.get(name=demo.CAMPAIGN_NAME)
     assert (campaign.starts_on.month, campaign.starts_on.day, campaign.ends_on.day) == (2, 10, 14)
     states = list(campaign.moments.order_by("publish_at").values_list("state", flat=True))
     assert states == [State.APPROVED, State.APPROVED, State.IN_REVIEW, State.DRAFT, State.DRAFT]
-    assert Variant.objects.count() == 10
+    assert Variant.objects.filter(moment__campaign=campaign).count() == 10
     gold = Variant.objects.filter(name="金卡会员").first()
     assert list(gold.audience_tags.all()) == [tier] and gold.cta.tier == tier and gold.images.exists()
     assert MediaAsset.objects.count() == 6
+    # The rehearsal: day 1 today, in enterprise mode, scheduled to go out within minutes.
+    rehearsal = Campaign.objects.get(name=demo.REHEARSAL_NAME).moments.get()
+    assert rehearsal.state == State.SCHEDULED and rehearsal.mode == Moment.Mode.ENTERPRISE
+    assert timezone.now() < rehearsal.publish_at < timezone.now() + dt.timedelta(minutes=5)
+    assert rehearsal.variants.count() == 2
     call_command("seed_demo_campaign", if_empty=True)
-    assert Campaign.objects.count() == 1
+    assert Campaign.objects.count() == 2
     call_command("seed_demo_campaign", flush_only=True)
     assert not Campaign.objects.exists()
 
