@@ -413,11 +413,9 @@ def _attachments(variant: Variant, client) -> list[dict]:
     return [{"msgtype": "image", "image": {"media_id": _media_id(photo, client)}} for photo in photos]
 
 
-def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt.datetime | None = None) -> bool:
-    """The associate pressed Publish: create the WeCom moment task for them. Returns False
-    when it was already requested (a second click changes nothing). The task becomes
-    ``published`` only when WeCom confirms it (results sync), never here."""
-    now = now or timezone.now()
+def _publish_claim(task: PublishTask, copy: str | None, *, now: dt.datetime, via: str) -> str | None:
+    """Checks, then the claim (→ publish_requested); returns the text to post, or None when
+    it was already requested (a second click changes nothing)."""
     moment, variant = task.moment, task.variant
     if moment.state == State.CANCELLED or task.state == PublishTask.State.CANCELLED:
         raise PublishRefused("cancelled")
@@ -426,8 +424,7 @@ def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt
     if moment.expires_at <= now:
         raise PublishRefused("expired")
     text = copy if (variant.allow_personal_touch and copy is not None) else variant.copy
-    hashtags = [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
-    posted = rules.posted_text(text, hashtags)
+    posted = rules.posted_text(text, _hashtags(variant))
     if len(posted) > rules.COPY_MAX_CHARS:
         raise PublishRefused("too long")
     claimable = [PublishTask.State.NOTIFIED, PublishTask.State.OPENED, PublishTask.State.PENDING]
@@ -435,9 +432,29 @@ def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt
         state=PublishTask.State.PUBLISH_REQUESTED,
         publish_requested_at=now,
         edited_copy=text if text != variant.copy else "",
+        via=via,
     )
-    if not claimed:
+    return posted if claimed else None
+
+
+def _hashtags(variant: Variant) -> list[str]:
+    return [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
+
+
+def posted_text(task: PublishTask) -> str:
+    """What the associate's post says (their edit, or the variant's copy, with the hashtags)."""
+    return rules.posted_text(task.edited_copy or task.variant.copy, _hashtags(task.variant))
+
+
+def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt.datetime | None = None) -> bool:
+    """The associate pressed Publish outside the WeCom client: create the WeCom moment task
+    for them. Returns False when it was already requested (a second click changes nothing).
+    The task becomes ``published`` only when WeCom confirms it, never here."""
+    now = now or timezone.now()
+    posted = _publish_claim(task, copy, now=now, via=PublishTask.Via.SERVER)
+    if posted is None:
         return False
+    variant = task.variant
     # No transaction is held across the WeCom calls (uploads, task creation).
     try:
         visible = {"sender_list": {"user_list": [task.associate.userid]}}
@@ -454,11 +471,44 @@ def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt
     return True
 
 
+def publish_task_share(*, task: PublishTask, copy: str | None, public_url: str,
+                       now: dt.datetime | None = None) -> dict | None:  # fmt: skip
+    """The associate pressed Publish inside the WeCom client: the page will call the JS-SDK's
+    ``shareToExternalMoments`` with what this returns (text and attachments; photos by
+    URL). None when it was already requested. Confirmed like any post: by WeCom."""
+    now = now or timezone.now()
+    posted = _publish_claim(task, copy, now=now, via=PublishTask.Via.JSSDK)
+    if posted is None:
+        return None
+    variant = task.variant
+    base = public_url.rstrip("/")
+    if variant.link_url:
+        link = {"title": variant.link_title, "url": variant.link_url}
+        if variant.link_cover_id:
+            link["imgUrl"] = base + variant.link_cover.file.url
+        attachments = [{"msgtype": "link", "link": link}]
+    else:
+        photos = variant.images.order_by("variantimage__position", "variantimage__id")
+        attachments = [{"msgtype": "image", "image": {"imgUrl": base + photo.file.url}} for photo in photos]
+    return {"text": {"content": posted}, "attachments": attachments}
+
+
+def publish_task_share_undo(task: PublishTask) -> bool:
+    """The associate closed WeCom's composer without posting: the task is open again."""
+    return bool(
+        PublishTask.objects.filter(
+            pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED, via=PublishTask.Via.JSSDK
+        ).update(state=PublishTask.State.OPENED, publish_requested_at=None, via="")
+    )
+
+
 # --- confirmation: WeCom says the associate published ------------------------------------------------
 CONFIRM_BATCH = 500  # requested jobs, and WeCom moments, looked at per run
 # Tasks that may be published in WeCom: associate-shared ones once requested; enterprise ones from the
-# moment WeCom has their task (the associate publishes it in WeCom, maybe without opening our page).
-CONFIRMABLE = [PublishTask.State.NOTIFIED, PublishTask.State.OPENED, PublishTask.State.PUBLISH_REQUESTED]
+# moment WeCom has their task (WeCom pushes it too: the associate may publish before our notification,
+# which then is not sent, or without ever opening our page).
+CONFIRMABLE = [PublishTask.State.PENDING, PublishTask.State.NOTIFYING, PublishTask.State.NOTIFIED,
+               PublishTask.State.OPENED, PublishTask.State.PUBLISH_REQUESTED]  # fmt: skip
 
 
 def publish_confirm(*, client, now: dt.datetime | None = None) -> dict[str, int]:
@@ -488,6 +538,7 @@ def publish_confirm(*, client, now: dt.datetime | None = None) -> dict[str, int]
             continue
         PublishTask.objects.filter(pk=pk).update(wecom_moment_id=outcome["moment_id"])
         summary["jobs_done"] += 1
+    summary["published"] += _confirm_shared(client=client, now=now)
     open_moments = (
         PublishTask.objects.filter(state__in=CONFIRMABLE, moment__state__in=[State.DISPATCHING, State.LIVE])
         .exclude(wecom_moment_id="")
@@ -504,3 +555,27 @@ def publish_confirm(*, client, now: dt.datetime | None = None) -> dict[str, int]
                 associate__userid__in=published[start : start + 1000],
             ).update(state=PublishTask.State.PUBLISHED, published_at=now)  # fmt: skip
     return summary
+
+
+def _confirm_shared(*, client, now: dt.datetime) -> int:
+    """Posts shared through the JS-SDK are the member's own moments: find each in
+    ``get_moment_list`` (personal, by this creator, since the click, same text)."""
+    confirmed = 0
+    shared = (
+        PublishTask.objects.filter(state=PublishTask.State.PUBLISH_REQUESTED, via=PublishTask.Via.JSSDK)
+        .select_related("associate", "variant")
+        .order_by("publish_requested_at", "id")[:CONFIRM_BATCH]
+    )
+    for task in shared:
+        text = posted_text(task)
+        start = int(task.publish_requested_at.timestamp()) - 60
+        end = min(int(now.timestamp()), start + 30 * 86400)
+        found = next((item["moment_id"] for page in client.moment_list_pages(start_time=start, end_time=end,
+                                                                            creator=task.associate.userid,
+                                                                            filter_type=1)
+                      for item in page if (item.get("text") or {}).get("content") == text), "")  # fmt: skip
+        if found:
+            confirmed += PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED).update(
+                state=PublishTask.State.PUBLISHED, published_at=now, wecom_moment_id=found
+            )
+    return confirmed

@@ -417,6 +417,12 @@ class PublishTask(models.Model):
     publish_requested_at = models.DateTimeField(_("publish requested at"), null=True, blank=True)
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     edited_copy = models.TextField(_("copy as the associate edited it"), blank=True)
+
+    class Via(models.TextChoices):
+        SERVER = "server", _("WeCom task created by the server")
+        JSSDK = "jssdk", _("Shared from the WeCom client (JS-SDK)")
+
+    via = models.CharField(_("published via"), max_length=8, choices=Via.choices, blank=True)
     wecom_jobid = models.CharField(_("WeCom job id"), max_length=64, blank=True)
     wecom_moment_id = models.CharField(_("WeCom moment id"), max_length=64, blank=True)
     errcode = models.IntegerField(_("errcode"), null=True, blank=True)

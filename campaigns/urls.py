@@ -8,4 +8,5 @@ app_name = "campaigns"
 urlpatterns = [
     path("p/today/<str:token>/", views.my_tasks, name="my-tasks"),
     path("p/<str:token>/", views.publish, name="publish"),
+    path("p/<str:token>/share", views.share, name="share"),
 ]

@@ -4,7 +4,8 @@ create the moment task for this associate. Bad links get a clear page."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -12,7 +13,9 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns import dispatch, selectors
 from campaigns.models import Moment, PublishTask, State
+from wecom import jssdk as wecom_jssdk
 from wecom.client import client_from_settings
+from wecom.errors import WeComError
 
 
 def _refusal(request, kind: str, status: int) -> HttpResponse:
@@ -44,19 +47,54 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
         done = task.state in (PublishTask.State.PUBLISH_REQUESTED, PublishTask.State.PUBLISHED)
     if request.method == "GET":
         dispatch.publish_task_open(task)
+    jssdk = None
+    if _in_wecom(request) and not enterprise and not done and not task.variant.video_id:
+        try:
+            with client_from_settings() as client:
+                jssdk = wecom_jssdk.agent_config(client=client, url=request.build_absolute_uri())
+        except WeComError:
+            jssdk = None  # no ticket now: the Publish button takes the server path
     preview = selectors.variant_preview(task.variant)
     preview.author_name, preview.author_avatar = task.associate.name, task.associate.avatar
     context = {
         "task": task,
+        "token": token,
         "preview": preview,
         "done": done,
         "enterprise": enterprise,
+        "jssdk": jssdk,
+        "jssdk_urls": settings.WECOM_JSSDK_URLS if jssdk else [],
         "error": error,
         "slots_left": dispatch.feed_slots_left(task.associate_id),
         "copy": task.edited_copy or task.variant.copy,
         "my_tasks_url": reverse("campaigns:my-tasks", args=[dispatch.my_tasks_token(task.associate)]),
     }
     return render(request, "campaigns/publish.html", context)
+
+
+def _in_wecom(request: HttpRequest) -> bool:
+    """The page is open in the WeCom client (its user agent says ``wxwork``)."""
+    return "wxwork" in request.headers.get("User-Agent", "").lower()
+
+
+@require_http_methods(["POST"])
+def share(request: HttpRequest, token: str) -> JsonResponse:
+    """Inside the WeCom client: claim the task and answer what the page passes to
+    ``shareToExternalMoments``; ``undo`` when the associate closed WeCom's composer."""
+    try:
+        task = dispatch.publish_task_from_token(token)
+    except dispatch.LinkInvalid:
+        return JsonResponse({"error": "invalid"}, status=404)
+    if request.POST.get("undo"):
+        return JsonResponse({"undone": dispatch.publish_task_share_undo(task)})
+    try:
+        payload = dispatch.publish_task_share(task=task, copy=request.POST.get("copy"),
+                                              public_url=request.build_absolute_uri("/"))  # fmt: skip
+    except dispatch.PublishRefused as refused:
+        return JsonResponse({"error": str(refused)}, status=409)
+    if payload is None:
+        return JsonResponse({"error": "already"}, status=409)
+    return JsonResponse({"share": payload})
 
 
 @require_http_methods(["GET"])

@@ -316,6 +316,30 @@ class WeComClient:
         data = self._call("GET", "ticket/get", params={"type": "agent_config"})
         return {"ticket": data["ticket"], "expires_in": data.get("expires_in", 7200)}
 
+    def agent_ticket(self) -> str:
+        """The app's ticket from the shared cache: WeCom allows 100 fetches an hour per
+        app (wecom-api.md §3.3), so one process fetches it and the others wait for it."""
+        key = self._token_key.replace("wecom:token:", "wecom:agent-ticket:")
+        ticket = self._cache.get(key)
+        if ticket:
+            return ticket
+        lock_key = key + ":lock"
+        deadline = time.monotonic() + TOKEN_LOCK_SECONDS
+        while not self._cache.add(lock_key, "1", timeout=TOKEN_LOCK_SECONDS):
+            if ticket := self._cache.get(key):
+                return ticket
+            if time.monotonic() > deadline:
+                raise TransientError(None, "timed out waiting for another process to fetch the jsapi ticket")
+            time.sleep(0.05)
+        try:
+            if ticket := self._cache.get(key):
+                return ticket
+            data = self.agent_jsapi_ticket()
+            self._cache.set(key, data["ticket"], timeout=max(60, int(data["expires_in"]) - TOKEN_SAFETY_MARGIN))
+            return data["ticket"]
+        finally:
+            self._cache.delete(lock_key)
+
 
 def limiter_from_settings():
     from django.conf import settings

@@ -48,3 +48,67 @@ def test_an_associate_opens_the_link_edits_and_publishes(page, live_server, sche
     assert task.state == PublishTask.State.PUBLISH_REQUESTED and task.edited_copy.startswith("我亲自试过")
     job = sm.MomentJob.objects.get()
     assert job.request["text"]["content"].startswith("我亲自试过") and "#情人节" in job.request["text"]["content"]
+
+
+@pytest.fixture
+def in_wecom(browser_context_args):
+    """The WeCom client on a phone, signed in as Lily (the sandbox's JS-SDK reads who)."""
+    return {**browser_context_args,
+            "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+                          "like Gecko) Mobile/15E148 wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh "
+                          "wxwork-sandbox-user/lily"}
+
+
+def test_inside_wecom_publish_goes_through_the_js_sdk(browser, in_wecom, live_server, scheduled, wecom, settings,
+                                                      wecom_base_url):  # fmt: skip
+    """wx.agentConfig signed from the app's ticket, then shareToExternalMoments: the post is
+    Lily's own; the task is published when get_moment_list shows it, not on the click."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    settings.WECOM_BASE_URL = wecom_base_url
+    settings.MOMENTS_PUBLIC_URL = live_server.url
+    scheduled.variants.update(allow_personal_touch=True)
+    dispatch.dispatch_due(enqueue=False)
+    task = PublishTask.objects.get(associate__userid="lily")
+    dispatch.publish_task_notify(task_id=task.pk, client=wecom, limiter=LocalTokenBucket())
+    link = sm.Message.objects.get(userid="lily").content["textcard"]["url"]
+
+    context = browser.new_context(**in_wecom)
+    page = context.new_page()
+    page.goto(link)
+    page.wait_for_selector("form[data-wecom=ready]")  # the sandbox accepted the signature
+    page.fill("#id_copy", "店里刚到的玫瑰礼盒")
+    page.click("#publish")
+    page.wait_for_selector("[data-state=publish_requested]")
+    page.screenshot(path=str(ARTIFACTS / "phone-wecom-shared.png"), full_page=True)
+    context.close()
+
+    task.refresh_from_db()
+    assert task.state == PublishTask.State.PUBLISH_REQUESTED and task.via == PublishTask.Via.JSSDK
+    post = sm.Moment.objects.get(creator__userid="lily")  # a personal post, not a WeCom task
+    assert post.text.startswith("店里刚到的玫瑰礼盒") and "#情人节" in post.text
+    assert not sm.MomentJob.objects.exists()
+    assert dispatch.publish_confirm(client=wecom)["published"] == 1
+    task.refresh_from_db()
+    assert task.state == PublishTask.State.PUBLISHED and task.wecom_moment_id == post.moment_id
+
+
+def test_inside_wecom_a_bad_signature_falls_back_to_the_server(browser, in_wecom, live_server, scheduled, wecom,
+                                                               settings, wecom_base_url):  # fmt: skip
+    settings.WECOM_BASE_URL = wecom_base_url
+    settings.MOMENTS_PUBLIC_URL = live_server.url
+    from django.core.cache import cache
+
+    # A ticket WeCom never issued (say, one that outlived a secret rotation): agentConfig fails.
+    cache.set(f"wecom:agent-ticket:{settings.WECOM_CORP_ID}:{settings.WECOM_AGENT_ID}", "forged-ticket", 600)
+    dispatch.dispatch_due(enqueue=False)
+    task = PublishTask.objects.get(associate__userid="lily")
+    context = browser.new_context(**in_wecom)
+    page = context.new_page()
+    page.goto(live_server.url + dispatch.publish_link(task).replace(settings.MOMENTS_PUBLIC_URL, ""))
+    page.wait_for_selector("form[data-wecom=unavailable]")
+    page.click("#publish")  # the server path: a WeCom task for Lily
+    page.wait_for_selector("[data-state=publish_requested]")
+    context.close()
+    cache.delete(f"wecom:agent-ticket:{settings.WECOM_CORP_ID}:{settings.WECOM_AGENT_ID}")
+    task.refresh_from_db()
+    assert task.via == PublishTask.Via.SERVER and sm.MomentJob.objects.count() == 1

@@ -126,3 +126,15 @@ def test_cancelling_cancels_the_wecom_task(enterprise_moment, wecom, marketing_a
     assert wecom_cancel_task.run([moment_id]) == 1
     assert sm.Moment.objects.get(moment_id=moment_id).cancelled
     assert set(PublishTask.objects.values_list("state", flat=True)) == {"cancelled"}
+
+
+def test_one_who_published_before_our_notification_is_not_notified(enterprise_moment, wecom):
+    """At night our notification waits for the morning, but WeCom pushed its task at once."""
+    enterprise.enterprise_tasks_create(moment_id=enterprise_moment.pk, client=wecom)
+    enterprise.enterprise_tasks_poll(client=wecom)
+    moment_id = EnterpriseTask.objects.get().wecom_moment_id
+    publishing.publish_enterprise(sm.Moment.objects.get(moment_id=moment_id), sm.Member.objects.get(userid="lily"))
+    assert dispatch.publish_confirm(client=wecom)["published"] == 1
+    lily = PublishTask.objects.get(associate__userid="lily")
+    assert dispatch.publish_task_notify(task_id=lily.pk, client=wecom, limiter=Unlimited()) == "published"
+    assert not sm.Message.objects.filter(userid="lily").exists()

@@ -213,6 +213,12 @@ WECOM_BASE_URL = env_str("WECOM_BASE_URL", f"http://127.0.0.1:{_PORT}/wecom-sand
 WECOM_CORP_ID = env_str("WECOM_CORP_ID", "ww-sandbox-corp")
 WECOM_AGENT_ID = env_int("WECOM_AGENT_ID", 1000002, minimum=0)
 WECOM_SECRET = env_str("WECOM_SECRET", "sandbox-secret")
+# The JS-SDK scripts the associate's page loads inside the WeCom client (wx.agentConfig, then
+# shareToExternalMoments). With the sandbox: its stand-in, served by this app.
+WECOM_JSSDK_URLS = env_list("WECOM_JSSDK_URLS", ["/wecom-sandbox/jssdk.js"] if env_bool("WECOM_SANDBOX", True) else [
+    "https://res.wx.qq.com/open/js/jweixin-1.2.0.js",
+    "https://open.work.weixin.qq.com/wwopen/js/jwxwork-1.0.0.js",
+])  # fmt: skip
 # App messages sent per minute, all members together (WeCom's base frequency is 10,000 a minute per
 # enterprise; a lower value spreads a large dispatch out). Per member the limits are fixed: 30/min, 1000/h.
 WECOM_MESSAGE_SEND_PER_MINUTE = env_int("WECOM_MESSAGE_SEND_PER_MINUTE", 9000, minimum=60, maximum=10_000)

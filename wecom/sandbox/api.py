@@ -13,7 +13,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from wecom.sandbox import protocol as p
-from wecom.sandbox.models import Customer, Department, Follow, FollowTag, Media, Member, Message, TagGroup
+from wecom.sandbox.models import Customer, Department, Follow, FollowTag, JsapiTicket, Media, Member, Message, TagGroup
 
 # message/send per-member limits (wecom-api.md §3.3): beyond them WeCom drops silently.
 MESSAGES_PER_MINUTE = 30
@@ -38,14 +38,23 @@ def gettoken(request):
 
 @p.endpoint("get_jsapi_ticket", method="GET")
 def get_jsapi_ticket(request):
-    return p.ok(ticket=f"sandbox-jsapi-{secrets.token_hex(16)}", expires_in=7200)
+    return p.ok(ticket=_ticket_issue(JsapiTicket.Kind.CORP, "sandbox-jsapi-"), expires_in=TICKET_LIFETIME)
+
+
+TICKET_LIFETIME = 7200
+
+
+def _ticket_issue(kind: str, prefix: str) -> str:
+    ticket = f"{prefix}{secrets.token_hex(16)}"
+    JsapiTicket.objects.create(ticket=ticket, kind=kind, expires_at=timezone.now() + timedelta(seconds=TICKET_LIFETIME))
+    return ticket
 
 
 @p.endpoint("ticket/get", method="GET")
 def ticket_get(request):
     if request.GET.get("type") != "agent_config":
         raise p.SandboxError(p.INVALID_PARAMETER, "invalid parameter: type must be agent_config")
-    return p.ok(ticket=f"sandbox-agent-{secrets.token_hex(16)}", expires_in=7200)
+    return p.ok(ticket=_ticket_issue(JsapiTicket.Kind.AGENT, "sandbox-agent-"), expires_in=TICKET_LIFETIME)
 
 
 # --- directory ---------------------------------------------------------------------------

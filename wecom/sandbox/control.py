@@ -355,3 +355,47 @@ def callbacks(request, body):
             for c in rows
         ]  # fmt: skip
     }
+
+
+# --- the WeCom client's JS-SDK, as the page inside it sees it -----------------------------------
+def jssdk_script(request):
+    """A stand-in for WeCom's JS-SDK (``wx.agentConfig``, ``wx.invoke("shareToExternalMoments")``)
+    for pages opened in a browser that plays the WeCom client: its user agent carries
+    ``wxwork`` and ``wxwork-sandbox-user/<userid>`` (the member signed in to the client)."""
+    from django.http import HttpResponse
+    from django.template.loader import render_to_string
+
+    script = render_to_string(
+        "wecom_sandbox/jssdk.js", {"control": request.build_absolute_uri("/wecom-sandbox/control/")}
+    )
+    return HttpResponse(script, content_type="text/javascript; charset=utf-8")
+
+
+@control("POST")
+def jssdk_agent_config(request, body):
+    """Check a page's ``wx.agentConfig``: our corp and app, and a signature made from a
+    ticket this sandbox issued and has not expired, over the page's URL."""
+    from django.conf import settings
+
+    from wecom.jssdk import signature
+    from wecom.sandbox.models import JsapiTicket
+
+    if body.get("corpid") != settings.WECOM_CORP_ID or str(body.get("agentid")) != str(settings.WECOM_AGENT_ID):
+        return {"errMsg": "agentConfig:fail corpid or agentid mismatch"}
+    try:
+        nonce, timestamp, url = _text(body, "nonceStr"), int(body.get("timestamp")), _text(body, "url")
+    except (TypeError, ValueError):
+        return {"errMsg": "agentConfig:fail timestamp must be a number"}
+    tickets = JsapiTicket.objects.filter(kind=JsapiTicket.Kind.AGENT, expires_at__gt=timezone.now())
+    for ticket in tickets.values_list("ticket", flat=True):
+        if signature(ticket=ticket, nonce=nonce, timestamp=timestamp, url=url) == body.get("signature"):
+            return {"errMsg": "agentConfig:ok"}
+    return {"errMsg": "agentConfig:fail invalid signature"}
+
+
+@control("POST")
+def jssdk_share(request, body):
+    """``shareToExternalMoments`` confirmed by the member in the client: a personal post."""
+    member = _member(_text(body, "userid"))
+    moment, delivered = publishing.publish_personal(member, text=_text(body, "text"), tag_ids=[])
+    return {"errMsg": "shareToExternalMoments:ok", "moment_id": moment.moment_id, "delivered": delivered}

@@ -9,6 +9,22 @@ from __future__ import annotations
 from django.db import models
 
 
+class JsapiTicket(models.Model):
+    """A ticket the sandbox issued (get_jsapi_ticket / ticket/get): the JS-SDK's
+    ``agentConfig`` signatures are checked against these."""
+
+    class Kind(models.TextChoices):
+        CORP = "corp"
+        AGENT = "agent_config"
+
+    ticket = models.CharField(max_length=128, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.kind} ticket …{self.ticket[-6:]}"
+
+
 class AccessToken(models.Model):
     token = models.CharField(max_length=512, unique=True)
     expires_at = models.DateTimeField()

@@ -51,4 +51,7 @@ urlpatterns += [
     path("control/faults", control.faults, name="control-faults"),
     path("control/tick", control.tick, name="control-tick"),
     path("control/callbacks", control.callbacks, name="control-callbacks"),
+    path("control/jssdk/agent-config", control.jssdk_agent_config, name="control-jssdk-agent-config"),
+    path("control/jssdk/share", control.jssdk_share, name="control-jssdk-share"),
+    path("jssdk.js", control.jssdk_script, name="jssdk"),
 ]  # fmt: skip
