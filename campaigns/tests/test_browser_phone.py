@@ -53,10 +53,12 @@ def test_an_associate_opens_the_link_edits_and_publishes(page, live_server, sche
 @pytest.fixture
 def in_wecom(browser_context_args):
     """The WeCom client on a phone, signed in as Lily (the sandbox's JS-SDK reads who)."""
-    return {**browser_context_args,
-            "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
-                          "like Gecko) Mobile/15E148 wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh "
-                          "wxwork-sandbox-user/lily"}
+    return {
+        **browser_context_args,
+        "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+        "like Gecko) Mobile/15E148 wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh "
+        "wxwork-sandbox-user/lily",
+    }
 
 
 def test_inside_wecom_publish_goes_through_the_js_sdk(browser, in_wecom, live_server, scheduled, wecom, settings,
