@@ -24,6 +24,7 @@ from campaigns import rules, selectors, services
 from campaigns.admin.common import history_html, transition_page
 from campaigns.models import (
     Campaign,
+    EnterpriseTask,
     Moment,
     PublishTask,
     State,
@@ -209,7 +210,13 @@ class MomentAdmin(ModelAdmin):
         parts += [(PublishTask.State(state).label, sum(counts.get(s, 0) for s in states)) for state, states in
                   reached.items()]  # fmt: skip
         parts.append((PublishTask.State.FAILED.label, counts.get(PublishTask.State.FAILED, 0)))
-        return " → ".join(f"{label} {n}" for label, n in parts)
+        text = " → ".join(f"{label} {n}" for label, n in parts)
+        if obj.mode == Moment.Mode.ENTERPRISE:  # and the state of its WeCom tasks (one query)
+            wecom = [f"{t.variant.name}: {t.get_state_display()}" + (f" ({t.error})" if t.error else "")
+                     for t in EnterpriseTask.objects.filter(variant__moment=obj).select_related("variant")]  # fmt: skip
+            if wecom:
+                text += " · " + gettext("WeCom tasks") + ": " + "; ".join(wecom)
+        return text
 
     @admin.display(description=_("preview"))
     def previews(self, obj):
