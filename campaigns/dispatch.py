@@ -569,7 +569,7 @@ def _confirm_shared(*, client, now: dt.datetime) -> int:
     for task in shared:
         text = posted_text(task)
         start = int(task.publish_requested_at.timestamp()) - 60
-        end = min(int(now.timestamp()), start + 30 * 86400)
+        end = min(int(now.timestamp()) + 1, start + 30 * 86400)  # whole seconds: this one included
         found = next((item["moment_id"] for page in client.moment_list_pages(start_time=start, end_time=end,
                                                                             creator=task.associate.userid,
                                                                             filter_type=1)

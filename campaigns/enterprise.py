@@ -182,7 +182,7 @@ def _find_created(task: EnterpriseTask, *, client, now: dt.datetime) -> str:
     created since the claim (with a minute's clock margin)."""
     start = int(task.claimed_at.timestamp()) - 60
     taken = set(EnterpriseTask.objects.exclude(wecom_moment_id="").values_list("wecom_moment_id", flat=True))
-    for page in client.moment_list_pages(start_time=start, end_time=int(now.timestamp()), filter_type=0):
+    for page in client.moment_list_pages(start_time=start, end_time=int(now.timestamp()) + 1, filter_type=0):
         for item in page:
             if (item.get("text") or {}).get("content") == task.text and item["moment_id"] not in taken:
                 return item["moment_id"]

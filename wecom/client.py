@@ -89,6 +89,7 @@ class WeComClient:
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         # Each app's token is independent (wecom-api.md §3.1): key by corp and app.
         self._token_key = f"wecom:token:{corp_id}:{agent_id}"
+        self._ticket_key = f"wecom:agent-ticket:{corp_id}:{agent_id}"
 
     def close(self) -> None:
         self._http.close()
@@ -169,7 +170,8 @@ class WeComClient:
             self._cache.delete(lock_key)
 
     def forget_token(self) -> None:
-        self._cache.delete(self._token_key)
+        """Forget the cached token and the app's jsapi ticket (fetched with it)."""
+        self._cache.delete_many([self._token_key, self._ticket_key])
 
     # --- pagination ----------------------------------------------------------------
     def _pages(self, path: str, body: dict, items_key: str) -> Iterator[list[dict]]:
@@ -319,7 +321,7 @@ class WeComClient:
     def agent_ticket(self) -> str:
         """The app's ticket from the shared cache: WeCom allows 100 fetches an hour per
         app (wecom-api.md §3.3), so one process fetches it and the others wait for it."""
-        key = self._token_key.replace("wecom:token:", "wecom:agent-ticket:")
+        key = self._ticket_key
         ticket = self._cache.get(key)
         if ticket:
             return ticket

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.db.models import Count
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +58,10 @@ def wait_for(condition: Callable[[], object], *, timeout: float, what: str, stac
             return value
         time.sleep(0.25)
     logs = stack.logs() if stack else ""
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
+    from campaigns.models import PublishTask
+
+    states = dict(PublishTask.objects.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; tasks: {states}\n{logs}")
 
 
 class RedisServer:
@@ -164,9 +168,10 @@ class Stack:
         self.processes.clear()
         self.redis.stop()
 
-    def logs(self, lines: int = 40) -> str:
+    def logs(self, lines: int = 60) -> str:
+        """The end of each process's log, the workers' first (beat's is mostly the same lines)."""
         out = []
-        for log in sorted(self.directory.glob("*.log")):
+        for log in sorted(self.directory.glob("*.log"), key=lambda path: (path.name.startswith("beat"), path.name)):
             tail = log.read_text(errors="replace").splitlines()[-lines:]
             out.append(f"--- {log.name} (last {len(tail)} lines)\n" + "\n".join(tail))
         return "\n".join(out)
@@ -237,8 +242,6 @@ def make_due(moments) -> None:
 
 def sandbox_record(moments_count: int = 1) -> dict[str, int]:
     """What the sandbox received: delivered messages per member (duplicates and drops counted apart)."""
-    from django.db.models import Count
-
     from wecom.sandbox.models import Message
 
     delivered = dict(

@@ -23,8 +23,8 @@ def browser_context_args(browser_context_args):
             "is_mobile": True, "has_touch": True, "device_scale_factor": 2}  # fmt: skip
 
 
-def test_an_associate_opens_the_link_edits_and_publishes(page, live_server, scheduled, wecom, settings,
-                                                         wecom_base_url):  # fmt: skip
+def _lily_notified(live_server, scheduled, wecom, settings, wecom_base_url):
+    """The moment is dispatched and Lily notified: her task and the link she taps in WeCom."""
     ARTIFACTS.mkdir(exist_ok=True)
     settings.WECOM_BASE_URL = wecom_base_url
     settings.MOMENTS_PUBLIC_URL = live_server.url
@@ -32,7 +32,12 @@ def test_an_associate_opens_the_link_edits_and_publishes(page, live_server, sche
     dispatch.dispatch_due(enqueue=False)
     task = PublishTask.objects.get(associate__userid="lily")
     dispatch.publish_task_notify(task_id=task.pk, client=wecom, limiter=LocalTokenBucket())
-    link = sm.Message.objects.get(userid="lily").content["textcard"]["url"]  # what Lily taps in WeCom
+    return task, sm.Message.objects.get(userid="lily").content["textcard"]["url"]
+
+
+def test_an_associate_opens_the_link_edits_and_publishes(page, live_server, scheduled, wecom, settings,
+                                                         wecom_base_url):  # fmt: skip
+    task, link = _lily_notified(live_server, scheduled, wecom, settings, wecom_base_url)
 
     page.goto(link)
     assert page.locator(".moment-preview").is_visible()
@@ -65,14 +70,7 @@ def test_inside_wecom_publish_goes_through_the_js_sdk(browser, in_wecom, live_se
                                                       wecom_base_url):  # fmt: skip
     """wx.agentConfig signed from the app's ticket, then shareToExternalMoments: the post is
     Lily's own; the task is published when get_moment_list shows it, not on the click."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    settings.WECOM_BASE_URL = wecom_base_url
-    settings.MOMENTS_PUBLIC_URL = live_server.url
-    scheduled.variants.update(allow_personal_touch=True)
-    dispatch.dispatch_due(enqueue=False)
-    task = PublishTask.objects.get(associate__userid="lily")
-    dispatch.publish_task_notify(task_id=task.pk, client=wecom, limiter=LocalTokenBucket())
-    link = sm.Message.objects.get(userid="lily").content["textcard"]["url"]
+    task, link = _lily_notified(live_server, scheduled, wecom, settings, wecom_base_url)
 
     context = browser.new_context(**in_wecom)
     page = context.new_page()

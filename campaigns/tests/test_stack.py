@@ -102,35 +102,34 @@ def test_many_dispatchers_at_once_claim_each_moment_once(stack):
     assert claims == 3
 
 
-def test_a_worker_killed_mid_batch_loses_nobody_and_notifies_nobody_twice(stack):
-    (moment,) = brand(stack, associates=150, contacts=1)
-    # Each message takes a while, so the kill lands mid-batch.
+def _dispatch_slowly(stack, associates: int = 150) -> None:
+    """A dispatch under way: each message takes a while, so what follows lands mid-batch."""
+    (moment,) = brand(stack, associates=associates, contacts=1)
     Fault.objects.create(endpoint="message/send", rate=1.0, latency_ms=40)
     stack.start_worker()
     stack.start_beat()
     make_due([moment])
     wait_for(lambda: Message.objects.count() >= 30, timeout=90, what="the first messages", stack=stack)
+
+
+def test_a_worker_killed_mid_batch_loses_nobody_and_notifies_nobody_twice(stack):
+    _dispatch_slowly(stack)
     stack.kill("worker")
     killed_at = Message.objects.count()
     assert killed_at < 150, "the worker finished before it was killed: make the batch slower"
     stack.start_worker()
-    wait_for(_all_notified(150), timeout=180, what="every task notified after the restart", stack=stack)
+    wait_for(_all_notified(150), timeout=300, what="every task notified after the restart", stack=stack)
     record = sandbox_record()
     assert record == {**record, "delivered": 150, "members": 150, "over_once": 0, "dropped": 0}
 
 
 def test_redis_restarted_mid_dispatch_loses_nobody_and_notifies_nobody_twice(stack):
-    (moment,) = brand(stack, associates=150, contacts=1)
-    Fault.objects.create(endpoint="message/send", rate=1.0, latency_ms=40)
-    stack.start_worker()
-    stack.start_beat()
-    make_due([moment])
-    wait_for(lambda: Message.objects.count() >= 30, timeout=90, what="the first messages", stack=stack)
+    _dispatch_slowly(stack)
     stack.redis.stop()  # every queued notify job is lost with it
     lost_at = Message.objects.count()
     stack.redis.start()
     assert lost_at < 150, "dispatch finished before Redis went down: make the batch slower"
-    wait_for(_all_notified(150), timeout=180, what="every task notified after Redis came back", stack=stack)
+    wait_for(_all_notified(150), timeout=300, what="every task notified after Redis came back", stack=stack)
     record = sandbox_record()
     assert record == {**record, "delivered": 150, "members": 150, "over_once": 0, "dropped": 0}
 

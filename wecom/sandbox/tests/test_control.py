@@ -180,3 +180,24 @@ def test_a_push_to_an_unreachable_app_records_the_error(sandbox_corp):
     assert not events.callback_push(delivery, url="http://127.0.0.1:9/wecom/callback/")
     delivery.refresh_from_db()
     assert delivery.error.startswith("ConnectError") and delivery.attempts == 1
+
+
+def test_the_js_sdk_agent_config_is_checked_against_issued_tickets(client, wecom_client, sandbox_corp):
+    """The app's ticket is fetched once and shared; a signature from it passes, any other fails."""
+    from wecom.jssdk import agent_config
+
+    url = "https://moments.example.com/p/abc/"
+    config = agent_config(client=wecom_client, url=url + "#top")  # the fragment is not signed
+    assert agent_config(client=wecom_client, url=url)["signature"] != config["signature"]  # a fresh nonce
+    assert sm.JsapiTicket.objects.filter(kind="agent_config").count() == 1
+    assert post(client, "jssdk/agent-config", {**config, "url": url}).json() == {"errMsg": "agentConfig:ok"}
+    assert (
+        post(client, "jssdk/agent-config", {**config, "url": url + "other"})
+        .json()["errMsg"]
+        .endswith("invalid signature")
+    )
+    assert "mismatch" in post(client, "jssdk/agent-config", {**config, "corpid": "ww-other"}).json()["errMsg"]
+    shared = post(client, "jssdk/share", {"userid": "lily", "text": "今日推荐"}).json()
+    assert shared["errMsg"] == "shareToExternalMoments:ok"
+    assert sm.Moment.objects.get(moment_id=shared["moment_id"]).creator.userid == "lily"
+    assert b"shareToExternalMoments" in client.get("/wecom-sandbox/jssdk.js").content
