@@ -401,7 +401,7 @@ def _media_id(asset, client) -> str:
     return media_id
 
 
-def _attachments(variant: Variant, client) -> list[dict]:
+def wecom_attachments(variant: Variant, client) -> list[dict]:
     if variant.video_id:
         return [{"msgtype": "video", "video": {"media_id": _media_id(variant.video, client)}}]
     if variant.link_url:
@@ -424,7 +424,7 @@ def _publish_claim(task: PublishTask, copy: str | None, *, now: dt.datetime, via
     if moment.expires_at <= now:
         raise PublishRefused("expired")
     text = copy if (variant.allow_personal_touch and copy is not None) else variant.copy
-    posted = rules.posted_text(text, _hashtags(variant))
+    posted = rules.posted_text(text, variant_hashtags(variant))
     if len(posted) > rules.COPY_MAX_CHARS:
         raise PublishRefused("too long")
     claimable = [PublishTask.State.NOTIFIED, PublishTask.State.OPENED, PublishTask.State.PENDING]
@@ -437,13 +437,17 @@ def _publish_claim(task: PublishTask, copy: str | None, *, now: dt.datetime, via
     return posted if claimed else None
 
 
-def _hashtags(variant: Variant) -> list[str]:
+def variant_hashtags(variant: Variant) -> list[str]:
     return [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
 
 
-def posted_text(task: PublishTask) -> str:
-    """What the associate's post says (their edit, or the variant's copy, with the hashtags)."""
-    return rules.posted_text(task.edited_copy or task.variant.copy, _hashtags(task.variant))
+def visible_range(variant: Variant, senders: list[str]) -> dict:
+    """add_moment_task's audience: these associates, and the variant's customer tags unless it is for all."""
+    visible: dict = {"sender_list": {"user_list": senders}}
+    tags = list(variant.audience_tags.values_list("tag_id", flat=True))
+    if not variant.audience_all and tags:
+        visible["external_contact_list"] = {"tag_list": tags}
+    return visible
 
 
 def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt.datetime | None = None) -> bool:
@@ -457,11 +461,8 @@ def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt
     variant = task.variant
     # No transaction is held across the WeCom calls (uploads, task creation).
     try:
-        visible = {"sender_list": {"user_list": [task.associate.userid]}}
-        tags = list(variant.audience_tags.values_list("tag_id", flat=True))
-        if not variant.audience_all and tags:
-            visible["external_contact_list"] = {"tag_list": tags}
-        jobid = client.add_moment_task(text=posted, attachments=_attachments(variant, client), visible_range=visible)
+        jobid = client.add_moment_task(text=posted, attachments=wecom_attachments(variant, client),
+                                       visible_range=visible_range(variant, [task.associate.userid]))  # fmt: skip
     except (TransientError, PermanentError) as error:
         PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED).update(
             state=PublishTask.State.OPENED, publish_requested_at=None, errcode=error.errcode, error=error.reason[:255]
@@ -566,8 +567,11 @@ def _confirm_shared(*, client, now: dt.datetime) -> int:
         .select_related("associate", "variant")
         .order_by("publish_requested_at", "id")[:CONFIRM_BATCH]
     )
+    hashtags: dict[int, list[str]] = {}  # per variant, not per task
     for task in shared:
-        text = posted_text(task)
+        if task.variant_id not in hashtags:
+            hashtags[task.variant_id] = variant_hashtags(task.variant)
+        text = rules.posted_text(task.edited_copy or task.variant.copy, hashtags[task.variant_id])
         start = int(task.publish_requested_at.timestamp()) - 60
         end = min(int(now.timestamp()) + 1, start + 30 * 86400)  # whole seconds: this one included
         found = next((item["moment_id"] for page in client.moment_list_pages(start_time=start, end_time=end,

@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns import rules
-from campaigns.dispatch import _attachments, backoff
+from campaigns.dispatch import backoff, variant_hashtags, visible_range, wecom_attachments
 from campaigns.models import EnterpriseTask, Moment, PublishTask, State, Variant
 from wecom.errors import PermanentError, TransientError
 
@@ -64,8 +64,7 @@ def _chunk_tasks(task: EnterpriseTask):
 
 
 def _text(variant: Variant) -> str:
-    hashtags = [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
-    return rules.posted_text(variant.copy, hashtags)
+    return rules.posted_text(variant.copy, variant_hashtags(variant))
 
 
 def _fail(task: EnterpriseTask, *, errcode: int | None, reason: str) -> None:
@@ -94,12 +93,9 @@ def enterprise_tasks_create(*, moment_id: int, client, now: dt.datetime | None =
         ):
             continue  # another worker has it
         senders = list(_chunk_tasks(task).order_by("associate_id").values_list("associate__userid", flat=True))
-        visible: dict = {"sender_list": {"user_list": senders}}
-        tags = list(variant.audience_tags.values_list("tag_id", flat=True))
-        if not variant.audience_all and tags:
-            visible["external_contact_list"] = {"tag_list": tags}
         try:
-            jobid = client.add_moment_task(text=text, attachments=_attachments(variant, client), visible_range=visible)
+            jobid = client.add_moment_task(text=text, attachments=wecom_attachments(variant, client),
+                                           visible_range=visible_range(variant, senders))  # fmt: skip
         except TransientError as error:
             EnterpriseTask.objects.filter(pk=task.pk, state=EnterpriseTask.State.CREATING).update(
                 state=EnterpriseTask.State.PENDING, claimed_at=None, errcode=error.errcode, error=error.reason[:255]
