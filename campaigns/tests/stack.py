@@ -53,6 +53,8 @@ def free_port() -> int:
 def wait_for(condition: Callable[[], object], *, timeout: float, what: str, stack: Stack | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if stack:
+            stack.supervise()
         value = condition()
         if value:
             return value
@@ -61,7 +63,9 @@ def wait_for(condition: Callable[[], object], *, timeout: float, what: str, stac
     from campaigns.models import PublishTask
 
     states = dict(PublishTask.objects.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; tasks: {states}\n{logs}")
+    restarted = stack.restarted if stack else []
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; tasks: {states}; "
+                         f"restarted: {restarted}\n{logs}")  # fmt: skip
 
 
 class RedisServer:
@@ -105,6 +109,8 @@ class Stack:
         self.processes: dict[str, subprocess.Popen] = {}
         self.starts = 0
         self.overrides: dict[str, str] = {}  # more settings for the processes started from now on
+        self.argv: dict[str, list[str]] = {}
+        self.restarted: list[str] = []
 
     @property
     def wecom_base_url(self) -> str:
@@ -134,7 +140,16 @@ class Stack:
             **self.overrides,
         }
 
+    def supervise(self) -> None:
+        """Restart a process that exited by itself, as systemd's ``Restart=always`` does in
+        production; each restart is recorded in ``restarted``."""
+        for name, process in list(self.processes.items()):
+            if process.poll() is not None:
+                self.restarted.append(f"{name} exited with {process.returncode}")
+                self._start(name, self.argv[name])
+
     def _start(self, name: str, argv: list[str]) -> None:
+        self.argv[name] = argv
         self.starts += 1
         log = open(self.directory / f"{name}-{self.starts}.log", "w")  # noqa: SIM115 (closed with the process)
         self.processes[name] = subprocess.Popen(

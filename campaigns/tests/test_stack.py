@@ -130,6 +130,7 @@ def test_redis_restarted_mid_dispatch_loses_nobody_and_notifies_nobody_twice(sta
     stack.redis.start()
     assert lost_at < 150, "dispatch finished before Redis went down: make the batch slower"
     wait_for(_all_notified(150), timeout=300, what="every task notified after Redis came back", stack=stack)
+    print("processes restarted by the supervisor:", stack.restarted or "none")
     record = sandbox_record()
     assert record == {**record, "delivered": 150, "members": 150, "over_once": 0, "dropped": 0}
 

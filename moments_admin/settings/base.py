@@ -156,6 +156,9 @@ CELERY_TASK_IGNORE_RESULT = True  # results live in our tables, not in a result 
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# When the broker connection is lost, stop the running late-ack tasks rather than ack them later on a dead
+# channel (kombu can crash the worker doing that). Every task is idempotent; the reconciler re-queues the work.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
