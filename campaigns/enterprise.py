@@ -92,7 +92,8 @@ def enterprise_tasks_create(*, moment_id: int, client, now: dt.datetime | None =
             state=EnterpriseTask.State.CREATING, claimed_at=now, attempts=F("attempts") + 1, text=text
         ):
             continue  # another worker has it
-        senders = list(_chunk_tasks(task).order_by("associate_id").values_list("associate__userid", flat=True))
+        chunk = _chunk_tasks(task)
+        senders = list(chunk.order_by("associate_id").values_list("associate__userid", flat=True))
         try:
             jobid = client.add_moment_task(text=text, attachments=wecom_attachments(variant, client),
                                            visible_range=visible_range(variant, senders))  # fmt: skip
@@ -107,7 +108,7 @@ def enterprise_tasks_create(*, moment_id: int, client, now: dt.datetime | None =
         EnterpriseTask.objects.filter(pk=task.pk, state=EnterpriseTask.State.CREATING).update(
             state=EnterpriseTask.State.CREATED, wecom_jobid=jobid, claimed_at=None, errcode=None, error=""
         )
-        _chunk_tasks(task).update(wecom_jobid=jobid)
+        chunk.update(wecom_jobid=jobid)
         created += 1
     return created
 
@@ -177,9 +178,11 @@ def _find_created(task: EnterpriseTask, *, client, now: dt.datetime) -> str:
     """The moment_id of an enterprise moment WeCom made from this claim, if any: same text,
     created since the claim (with a minute's clock margin)."""
     start = int(task.claimed_at.timestamp()) - 60
-    taken = set(EnterpriseTask.objects.exclude(wecom_moment_id="").values_list("wecom_moment_id", flat=True))
     for page in client.moment_list_pages(start_time=start, end_time=int(now.timestamp()) + 1, filter_type=0):
-        for item in page:
-            if (item.get("text") or {}).get("content") == task.text and item["moment_id"] not in taken:
-                return item["moment_id"]
+        same_text = [item["moment_id"] for item in page if (item.get("text") or {}).get("content") == task.text]
+        adopted = set(EnterpriseTask.objects.filter(wecom_moment_id__in=same_text).values_list("wecom_moment_id",
+                                                                                             flat=True))  # fmt: skip
+        for moment_id in same_text:
+            if moment_id not in adopted:
+                return moment_id
     return ""
