@@ -13,13 +13,16 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns import dispatch, selectors
 from campaigns.models import Moment, PublishTask, State
+from campaigns.opener import ASK_AGAIN, OpenerRefused, opener_check
 from wecom import jssdk as wecom_jssdk
+from wecom import oauth
 from wecom.client import client_from_settings
 from wecom.errors import WeComError
 
 
-def _refusal(request, kind: str, status: int) -> HttpResponse:
-    return render(request, "campaigns/publish_refused.html", {"kind": kind}, status=status)
+def _refusal(request, kind: str, status: int, associate=None) -> HttpResponse:
+    context = {"kind": kind, "associate": associate, "ask_again": f"{request.path}?who={ASK_AGAIN}"}
+    return render(request, "campaigns/publish_refused.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -28,6 +31,11 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
         task = dispatch.publish_task_from_token(token)
     except dispatch.LinkInvalid:
         return _refusal(request, "invalid", 404)
+    try:
+        if asked := opener_check(request, task.associate, may_redirect=request.method == "GET"):
+            return asked  # through WeCom's OAuth first: who opened this link?
+    except OpenerRefused as refused:
+        return _refusal(request, refused.kind, 403, task.associate)
     if task.moment.state == State.CANCELLED or task.state == PublishTask.State.CANCELLED:
         return _refusal(request, "cancelled", 410)
     done = task.state in (PublishTask.State.PUBLISH_REQUESTED, PublishTask.State.PUBLISHED)
@@ -48,7 +56,8 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         dispatch.publish_task_open(task)
     jssdk = None
-    if _in_wecom(request) and not enterprise and not done and not task.variant.video_id:
+    in_wecom = oauth.in_wecom(request.headers.get("User-Agent", ""))
+    if in_wecom and not enterprise and not done and not task.variant.video_id:
         try:
             with client_from_settings() as client:
                 jssdk = wecom_jssdk.agent_config(client=client, url=request.build_absolute_uri())
@@ -72,11 +81,6 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "campaigns/publish.html", context)
 
 
-def _in_wecom(request: HttpRequest) -> bool:
-    """The page is open in the WeCom client (its user agent says ``wxwork``)."""
-    return "wxwork" in request.headers.get("User-Agent", "").lower()
-
-
 @require_http_methods(["POST"])
 def share(request: HttpRequest, token: str) -> JsonResponse:
     """Inside the WeCom client: claim the task and answer what the page passes to
@@ -85,6 +89,10 @@ def share(request: HttpRequest, token: str) -> JsonResponse:
         task = dispatch.publish_task_from_token(token)
     except dispatch.LinkInvalid:
         return JsonResponse({"error": "invalid"}, status=404)
+    try:
+        opener_check(request, task.associate, may_redirect=False)
+    except OpenerRefused as refused:
+        return JsonResponse({"error": refused.kind}, status=403)
     if request.POST.get("undo"):
         return JsonResponse({"undone": dispatch.publish_task_share_undo(task)})
     try:
@@ -104,6 +112,11 @@ def my_tasks(request: HttpRequest, token: str) -> HttpResponse:
         associate, day = dispatch.my_tasks_from_token(token)
     except dispatch.LinkInvalid:
         return _refusal(request, "invalid", 404)
+    try:
+        if asked := opener_check(request, associate, may_redirect=True):
+            return asked
+    except OpenerRefused as refused:
+        return _refusal(request, refused.kind, 403, associate)
     if day != timezone.localdate():
         return _refusal(request, "expired", 410)
     tasks = [(task, reverse("campaigns:publish", args=[dispatch.publish_link_token(task)]))

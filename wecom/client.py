@@ -307,6 +307,18 @@ class WeComClient:
         )
         return {"comment_list": data.get("comment_list", []), "like_list": data.get("like_list", [])}
 
+    # --- web OAuth (who opened a page inside the WeCom client) -----------------------------
+    def user_from_code(self, code: str) -> dict:
+        """``auth/getuserinfo``: who the ``code`` of an OAuth redirect stands for. A member
+        gives ``userid``; anyone else ``openid`` (and ``external_userid`` for a customer).
+        A code is good once, for 5 minutes (40029 otherwise)."""
+        data = self._call("GET", "auth/getuserinfo", params={"code": code})
+        return {
+            "userid": data.get("userid") or data.get("UserId") or "",  # UserId: the older user/getuserinfo
+            "openid": data.get("openid") or data.get("OpenId") or "",
+            "external_userid": data.get("external_userid", ""),
+        }
+
     # --- JS-SDK tickets ---------------------------------------------------------------
     def jsapi_ticket(self) -> dict:
         """The enterprise jsapi_ticket (for wx.config)."""

@@ -20,6 +20,7 @@ REASONS = {
     -1: "WeCom is busy",
     40003: "invalid userid",
     40007: "invalid media_id (moment media must come from upload_attachment and expire after 3 days)",
+    40029: "invalid OAuth code (a code is good once, for 5 minutes)",
     40058: "invalid parameter",
     40096: "invalid external userid",
     41001: "missing access_token",

@@ -112,3 +112,19 @@ def test_inside_wecom_a_bad_signature_falls_back_to_the_server(browser, in_wecom
     cache.delete(f"wecom:agent-ticket:{settings.WECOM_CORP_ID}:{settings.WECOM_AGENT_ID}")
     task.refresh_from_db()
     assert task.via == PublishTask.Via.SERVER and sm.MomentJob.objects.count() == 1
+
+
+def test_inside_wecom_a_link_sent_to_someone_else_is_refused(browser, in_wecom, live_server, scheduled, wecom,
+                                                              settings, wecom_base_url):  # fmt: skip
+    """Ken's link, forwarded to Lily: WeCom's OAuth (the sandbox's page) says it is Lily."""
+    _lily_notified(live_server, scheduled, wecom, settings, wecom_base_url)
+    ken = PublishTask.objects.get(associate__userid="ken")
+    context = browser.new_context(**in_wecom)
+    page = context.new_page()
+    page.goto(live_server.url + "/p/" + dispatch.publish_link_token(ken) + "/")
+    page.wait_for_selector("[data-refused=other_associate]")
+    assert "/p/" in page.url and "code=" not in page.url
+    page.screenshot(path=str(ARTIFACTS / "phone-wecom-other-associate.png"), full_page=True)
+    context.close()
+    ken.refresh_from_db()
+    assert ken.state == PublishTask.State.PENDING and not sm.MomentJob.objects.exists()

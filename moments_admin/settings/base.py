@@ -218,10 +218,21 @@ WECOM_AGENT_ID = env_int("WECOM_AGENT_ID", 1000002, minimum=0)
 WECOM_SECRET = env_str("WECOM_SECRET", "sandbox-secret")
 # The JS-SDK scripts the associate's page loads inside the WeCom client (wx.agentConfig, then
 # shareToExternalMoments). With the sandbox: its stand-in, served by this app.
-WECOM_JSSDK_URLS = env_list("WECOM_JSSDK_URLS", ["/wecom-sandbox/jssdk.js"] if env_bool("WECOM_SANDBOX", True) else [
+WECOM_JSSDK_URLS = env_list("WECOM_JSSDK_URLS", ["/wecom-sandbox/jssdk.js"] if WECOM_SANDBOX else [
     "https://res.wx.qq.com/open/js/jweixin-1.2.0.js",
     "https://open.work.weixin.qq.com/wwopen/js/jwxwork-1.0.0.js",
 ])  # fmt: skip
+# WeCom's web OAuth page (on open.weixin.qq.com, not the API host): inside the WeCom client the
+# associate's page learns who opened it. With the sandbox: its stand-in, served by this app.
+WECOM_OAUTH_AUTHORIZE_URL = env_str(
+    "WECOM_OAUTH_AUTHORIZE_URL",
+    "/wecom-sandbox/connect/oauth2/authorize"
+    if WECOM_SANDBOX
+    else "https://open.weixin.qq.com/connect/oauth2/authorize",
+)
+# Associates' links open only inside the WeCom client, where WeCom says who opened them. Off: a
+# link opened in another browser acts for its associate (the link is the key; it expires with the moment).
+MOMENTS_LINKS_WECOM_ONLY = env_bool("MOMENTS_LINKS_WECOM_ONLY", False)
 # App messages sent per minute, all members together (WeCom's base frequency is 10,000 a minute per
 # enterprise; a lower value spreads a large dispatch out). Per member the limits are fixed: 30/min, 1000/h.
 WECOM_MESSAGE_SEND_PER_MINUTE = env_int("WECOM_MESSAGE_SEND_PER_MINUTE", 9000, minimum=60, maximum=10_000)

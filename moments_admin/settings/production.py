@@ -3,6 +3,8 @@
 DJANGO_SETTINGS_MODULE=moments_admin.settings.production
 """
 
+import os
+
 from django.core.exceptions import ImproperlyConfigured
 
 from moments_admin.env import env_bool, env_int, env_list, env_str
@@ -13,6 +15,8 @@ if len(_secret_key) < 50 or len(set(_secret_key)) < 5:
     raise ImproperlyConfigured("The environment variable SECRET_KEY must be a random string of at least 50 characters.")
 if env_bool("WECOM_SANDBOX", False):
     raise ImproperlyConfigured("The WeCom sandbox cannot be enabled in production: unset WECOM_SANDBOX.")
+# Base derives WeCom's addresses (JS-SDK, OAuth page, callback key) from this flag: WeCom's own here.
+os.environ["WECOM_SANDBOX"] = "0"
 
 from .base import *  # noqa: E402,F403
 

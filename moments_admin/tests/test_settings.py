@@ -53,7 +53,7 @@ def test_the_default_time_zone_is_shanghai_and_languages_are_chinese_and_english
     assert "django.middleware.locale.LocaleMiddleware" in settings.MIDDLEWARE
 
 
-def _start(tmp_path, settings_module="moments_admin.settings.base", **overrides):
+def _start(tmp_path, settings_module="moments_admin.settings.base", code="", **overrides):
     environment = {
         key: value
         for key, value in os.environ.items()
@@ -61,7 +61,7 @@ def _start(tmp_path, settings_module="moments_admin.settings.base", **overrides)
     }
     environment.update(DJANGO_SETTINGS_MODULE=settings_module, MOMENTS_VAR_DIR=str(tmp_path), **overrides)
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", "import django; django.setup()\n" + code],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -101,6 +101,21 @@ def test_production_requires_a_secret_key_and_hosts(tmp_path):
     assert "ALLOWED_HOSTS is required" in _start(tmp_path, "moments_admin.settings.production", SECRET_KEY=key).stderr
     started = _start(tmp_path, "moments_admin.settings.production", SECRET_KEY=key, ALLOWED_HOSTS="moments.example.com")
     assert started.returncode == 0, started.stderr
+
+
+def test_production_talks_to_wecom_itself(tmp_path):
+    """Unset, every WeCom address is WeCom's own, not the sandbox's stand-ins."""
+    show = "from django.conf import settings as s\nprint(s.WECOM_BASE_URL, s.WECOM_OAUTH_AUTHORIZE_URL)\n"
+    show += "print(*s.WECOM_JSSDK_URLS)"
+    started = _start(tmp_path, "moments_admin.settings.production", code=show,
+                     SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="moments.example.com")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    addresses = started.stdout.split()
+    assert addresses[:2] == [
+        "https://qyapi.weixin.qq.com/cgi-bin/",
+        "https://open.weixin.qq.com/connect/oauth2/authorize",
+    ]
+    assert addresses[2:] and all(url.startswith("https://") and "sandbox" not in url for url in addresses[2:])
 
 
 def test_production_refuses_the_sandbox(tmp_path):

@@ -25,6 +25,20 @@ class JsapiTicket(models.Model):
         return f"{self.kind} ticket …{self.ticket[-6:]}"
 
 
+class OAuthCode(models.Model):
+    """A code the sandbox's ``connect/oauth2/authorize`` gave a member's client:
+    ``auth/getuserinfo`` takes it once, within 5 minutes."""
+
+    code = models.CharField(max_length=64, unique=True)
+    userid = models.CharField(max_length=64)
+    agentid = models.IntegerField(null=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"OAuth code for {self.userid}"
+
+
 class AccessToken(models.Model):
     token = models.CharField(max_length=512, unique=True)
     expires_at = models.DateTimeField()

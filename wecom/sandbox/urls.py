@@ -3,12 +3,13 @@
 
 from django.urls import path
 
-from wecom.sandbox import api, control, moments
+from wecom.sandbox import api, control, moments, oauth
 
 ENDPOINTS = [
     api.gettoken,
     api.get_jsapi_ticket,
     api.ticket_get,
+    oauth.getuserinfo,
     api.department_list,
     api.user_list,
     api.user_list_id,
@@ -54,4 +55,6 @@ urlpatterns += [
     path("control/jssdk/agent-config", control.jssdk_agent_config, name="control-jssdk-agent-config"),
     path("control/jssdk/share", control.jssdk_share, name="control-jssdk-share"),
     path("jssdk.js", control.jssdk_script, name="jssdk"),
+    # open.weixin.qq.com's page, played for a browser that plays the WeCom client:
+    path("connect/oauth2/authorize", oauth.authorize, name="oauth-authorize"),
 ]  # fmt: skip
