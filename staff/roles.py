@@ -51,6 +51,7 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("campaigns", "approval"): _VIEW,
         ("campaigns", "statechange"): _VIEW,
         ("campaigns", "publishtask"): _VIEW,
+        ("analytics", "platformrules"): _ALL,
     },
     APPROVER: {
         **{("staff", model): _VIEW for model in _DIRECTORY},
@@ -59,6 +60,7 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("campaigns", "approval"): _VIEW,
         ("campaigns", "statechange"): _VIEW,
         ("campaigns", "publishtask"): _VIEW,
+        ("analytics", "platformrules"): _VIEW,
     },
     MANAGER: {
         ("staff", model): _VIEW

@@ -1,0 +1,362 @@
+"""The reach forecast (DESIGN.md §4, §5.2): what the platform's rules will let the
+customers see of planned moments, before they are scheduled.
+
+It applies the rules exactly as §4 defines them, and as the sandbox applies them when
+members publish:
+
+- each targeted associate publishes each planned variant at its moment's time, in
+  publication order (the time, then the moment, then the variant's position);
+- the variant's audience among the associate's active contacts: all, or those carrying
+  one of its customer tags;
+- reachable: all contacts of a verified associate, else the ``unverified reach limit``
+  earliest-added (by added time, then id);
+- the feed cap: per (associate, customer, local day) at most ``feed cap`` moments, the
+  first published win; deliveries already in the feed that day (results sync's, our own
+  moments' and associates' personal posts alike) were first;
+- other campaigns' approved and scheduled moments on the same days are planned too and
+  take their slots in publication order.
+
+All of it is set-based SQL (window functions over temporary tables), the same text on
+SQLite and PostgreSQL: one row per planned (variant, associate, customer) is decided in
+the database, never in a Python loop over contacts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analytics.models import Delivery
+from analytics.rules import Rules, rules_for
+from campaigns.models import Moment, PublishTask, State, Variant
+from staff.models import Associate, AssociateDepartment, Contact, ContactTag, Department
+
+DELIVERED, CAPPED, UNREACHABLE = 0, 1, 2
+OTHER_PLANNED_STATES = (State.APPROVED, State.SCHEDULED, State.DISPATCHING, State.LIVE)
+TOP_ASSOCIATE_DAYS = 50
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A variant planned for one local day: every targeted associate posts it."""
+
+    slot: int  # publication order
+    variant: Variant
+    day: dt.date
+    rules: Rules
+    ours: bool  # forecast here (else another campaign's moment, planned on the same day)
+
+
+@dataclass
+class VariantDay:
+    variant_id: int
+    moment_id: int
+    day: dt.date
+    associates: int = 0
+    audience: int = 0  # distinct customers in the audience
+    audience_contacts: int = 0  # (associate, customer) pairs
+    deliveries: int = 0
+    reach: int = 0  # distinct customers delivered
+    cap_loss: int = 0  # pairs hidden by the feed cap
+    verification_loss: int = 0  # pairs beyond an unverified associate's reach
+
+
+@dataclass
+class Collision:
+    """Customers of ``variant_id`` hidden by the feed cap because ``moment_id`` (None:
+    associates' personal posts) took their slots first."""
+
+    variant_id: int
+    day: dt.date
+    moment_id: int | None
+    planned: bool  # a planned moment (else a delivery already in the feed)
+    customers: int
+    associates: int
+
+
+@dataclass
+class Forecast:
+    variants: list[VariantDay] = field(default_factory=list)
+    collisions: list[Collision] = field(default_factory=list)
+    cap_loss_by_associate_day: list[dict] = field(default_factory=list)  # the worst first
+    verification: list[dict] = field(default_factory=list)  # per unverified associate: customers lost
+    reach: int = 0  # campaign reach: distinct customers with at least one delivery
+    contacts: int = 0  # distinct customers among the targeted associates' contacts
+    duplicate_exposure: int = 0  # customers reached through two or more associates
+    verify_accounts: int = 0  # "verify these N accounts …
+    verify_gain: int = 0  # … to reach M more customers"
+
+    @property
+    def deliveries(self) -> int:
+        return sum(v.deliveries for v in self.variants)
+
+    @property
+    def cap_loss(self) -> int:
+        return sum(v.cap_loss for v in self.variants)
+
+    @property
+    def verification_loss(self) -> int:
+        return sum(v.verification_loss for v in self.variants)
+
+    @property
+    def reach_rate(self) -> float:
+        return self.reach / self.contacts if self.contacts else 0.0
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def local_day(at: dt.datetime) -> tuple[dt.date, Rules]:
+    """The local day of ``at`` under the rules in force then, and those rules."""
+    rules = rules_for(timezone.localdate(at))
+    return at.astimezone(rules.zone).date(), rules
+
+
+def planned_for(moments: list[Moment]) -> list[Planned]:
+    """The planned variants: ``moments``' own, then other campaigns' approved and
+    scheduled moments on the same local days, all in publication order."""
+    ours = {m.pk for m in moments}
+    days: dict[int, tuple[dt.date, Rules]] = {m.pk: local_day(m.publish_at) for m in moments}
+    if days:
+        first = min(m.publish_at for m in moments) - dt.timedelta(days=1)
+        last = max(m.publish_at for m in moments) + dt.timedelta(days=1)
+        others = Moment.objects.filter(state__in=OTHER_PLANNED_STATES, publish_at__range=(first, last)).exclude(
+            pk__in=ours
+        )
+        wanted = {day for day, _ in days.values()}
+        for moment in others:
+            day, rules = local_day(moment.publish_at)
+            if day in wanted:
+                days[moment.pk] = (day, rules)
+                moments = [*moments, moment]
+    variants = (
+        Variant.objects.filter(moment_id__in=days)
+        .select_related("moment")
+        .order_by("moment__publish_at", "moment_id", "position", "id")
+    )
+    return [
+        Planned(slot=slot, variant=v, day=days[v.moment_id][0], rules=days[v.moment_id][1], ours=v.moment_id in ours)
+        for slot, v in enumerate(variants)
+    ]
+
+
+# --- the SQL ------------------------------------------------------------------------------------
+def _create_scratch(cursor) -> None:
+    for statement in (
+        "DROP TABLE IF EXISTS fc_sender",
+        "DROP TABLE IF EXISTS fc_tag",
+        "DROP TABLE IF EXISTS fc_row",
+        "CREATE TEMPORARY TABLE fc_sender (slot INTEGER NOT NULL, variant_id INTEGER NOT NULL, "
+        "moment_id INTEGER NOT NULL, ours INTEGER NOT NULL, associate_id INTEGER NOT NULL, day DATE NOT NULL, "
+        "feed_cap INTEGER NOT NULL, reach_limit INTEGER NOT NULL, audience_all INTEGER NOT NULL)",
+        "CREATE TEMPORARY TABLE fc_tag (slot INTEGER NOT NULL, tag_id INTEGER NOT NULL)",
+    ):
+        cursor.execute(statement)
+
+
+def _fill_senders(cursor, planned: list[Planned]) -> None:
+    """One row per (planned variant, targeted active associate), INSERT … SELECT from the
+    targeting tables: the variant's departments' subtrees and its named associates."""
+    associate, membership, department = _table(Associate), _table(AssociateDepartment), _table(Department)
+    named = _table(Variant.target_associates.through)
+    departments = _table(Variant.target_departments.through)
+    tags = _table(Variant.audience_tags.through)
+    published = _table(PublishTask)
+    for p in planned:
+        v = p.variant
+        # Another campaign's associates who already published it are in the feed as deliveries.
+        done = "" if p.ours else (
+            f" AND NOT EXISTS (SELECT 1 FROM {published} t WHERE t.variant_id = %s AND t.associate_id = a.id "
+            f"AND t.state = 'published')"
+        )  # fmt: skip
+        cursor.execute(
+            f"INSERT INTO fc_sender SELECT %s, %s, %s, %s, a.id, %s, %s, %s, %s FROM {associate} a "
+            f"WHERE a.is_active AND (a.id IN (SELECT n.associate_id FROM {named} n WHERE n.variant_id = %s) "
+            f"OR a.id IN (SELECT m.associate_id FROM {membership} m JOIN {department} d ON d.id = m.department_id "
+            f"JOIN {departments} vd ON vd.variant_id = %s JOIN {department} top ON top.id = vd.department_id "
+            f"WHERE d.path LIKE top.path || '%%')){done}",
+            [p.slot, v.pk, v.moment_id, int(p.ours), p.day, p.rules.feed_cap, p.rules.unverified_reach_limit,
+             int(v.audience_all), v.pk, v.pk, *([] if p.ours else [v.pk])],
+        )  # fmt: skip
+        if not v.audience_all:
+            cursor.execute(f"INSERT INTO fc_tag SELECT %s, customertag_id FROM {tags} WHERE variant_id = %s",
+                           [p.slot, v.pk])  # fmt: skip
+
+
+def _decide(cursor, our_moment_ids: list[int]) -> None:
+    """fc_row: the outcome of every planned (variant, associate, customer)."""
+    contact, contact_tag, associate, delivery = _table(Contact), _table(ContactTag), _table(Associate), _table(Delivery)
+    ours = ", ".join(["%s"] * len(our_moment_ids)) or "NULL"
+    cursor.execute(
+        f"""
+        CREATE TEMPORARY TABLE fc_row AS
+        WITH ranked_contact AS (
+            SELECT c.id, c.associate_id, c.customer_id,
+                   CASE WHEN a.is_verified THEN 0
+                        ELSE ROW_NUMBER() OVER (PARTITION BY c.associate_id ORDER BY c.added_at, c.id) END AS n
+            FROM {contact} c JOIN {associate} a ON a.id = c.associate_id
+            WHERE c.is_active AND c.associate_id IN (SELECT associate_id FROM fc_sender)
+        ),
+        candidate AS (
+            SELECT s.slot, s.ours, s.associate_id, rc.customer_id, s.day, s.feed_cap,
+                   CASE WHEN rc.n <= s.reach_limit THEN 1 ELSE 0 END AS reachable
+            FROM fc_sender s JOIN ranked_contact rc ON rc.associate_id = s.associate_id
+            WHERE s.audience_all = 1 OR EXISTS (
+                SELECT 1 FROM {contact_tag} ct JOIN fc_tag ft ON ft.tag_id = ct.tag_id
+                WHERE ft.slot = s.slot AND ct.contact_id = rc.id)
+        ),
+        used AS (
+            SELECT d.associate_id, d.customer_id, d.day, COUNT(*) AS used
+            FROM {delivery} d
+            WHERE (d.moment_id IS NULL OR d.moment_id NOT IN ({ours}))
+              AND EXISTS (SELECT 1 FROM fc_sender s WHERE s.associate_id = d.associate_id AND s.day = d.day)
+            GROUP BY d.associate_id, d.customer_id, d.day
+        ),
+        ranked AS (
+            SELECT candidate.*, ROW_NUMBER() OVER (
+                PARTITION BY associate_id, customer_id, day, reachable ORDER BY slot) AS n
+            FROM candidate
+        )
+        SELECT r.slot, r.ours, r.associate_id, r.customer_id, r.day,
+               CASE WHEN r.reachable = 0 THEN {UNREACHABLE}
+                    WHEN r.n + COALESCE(u.used, 0) <= r.feed_cap THEN {DELIVERED}
+                    ELSE {CAPPED} END AS outcome
+        FROM ranked r LEFT JOIN used u
+          ON u.associate_id = r.associate_id AND u.customer_id = r.customer_id AND u.day = r.day
+        """,
+        our_moment_ids,
+    )
+
+
+def _drop_scratch(cursor) -> None:
+    for name in ("fc_sender", "fc_tag", "fc_row"):
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _run(moments: list[Moment], read) -> object:
+    planned = planned_for(moments)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _create_scratch(cursor)
+        try:
+            _fill_senders(cursor, planned)
+            _decide(cursor, [m.pk for m in moments])
+            return read(cursor, planned)
+        finally:
+            _drop_scratch(cursor)
+
+
+# --- answers -------------------------------------------------------------------------------------
+def forecast_rows(moments: list[Moment]) -> list[tuple[int, int, int, dt.date, int]]:
+    """Every planned (variant, associate, customer) of ``moments`` and its outcome:
+    DELIVERED, CAPPED or UNREACHABLE. For small worlds (tests, one customer's view)."""
+
+    def read(cursor, planned):
+        by_slot = {p.slot: p.variant.pk for p in planned}
+        cursor.execute("SELECT slot, associate_id, customer_id, day, outcome FROM fc_row WHERE ours = 1")
+        return [(by_slot[slot], a, c, _date(day), outcome) for slot, a, c, day, outcome in cursor.fetchall()]
+
+    return _run(list(moments), read)
+
+
+def _date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def forecast_moments(moments: list[Moment]) -> Forecast:
+    return _run(list(moments), _summary)
+
+
+def forecast_campaign(campaign) -> Forecast:
+    return forecast_moments(list(campaign.moments.exclude(state=State.CANCELLED)))
+
+
+def _summary(cursor, planned: list[Planned]) -> Forecast:
+    by_slot = {p.slot: p for p in planned}
+    forecast = Forecast()
+    cursor.execute(
+        f"""SELECT slot, COUNT(DISTINCT associate_id), COUNT(DISTINCT customer_id), COUNT(*),
+                   SUM(CASE WHEN outcome = {DELIVERED} THEN 1 ELSE 0 END),
+                   COUNT(DISTINCT CASE WHEN outcome = {DELIVERED} THEN customer_id END),
+                   SUM(CASE WHEN outcome = {CAPPED} THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN outcome = {UNREACHABLE} THEN 1 ELSE 0 END)
+            FROM fc_row WHERE ours = 1 GROUP BY slot"""
+    )
+    counted = {row[0]: row[1:] for row in cursor.fetchall()}
+    for p in planned:
+        if not p.ours:
+            continue
+        line = VariantDay(variant_id=p.variant.pk, moment_id=p.variant.moment_id, day=p.day)
+        if p.slot in counted:
+            (line.associates, line.audience, line.audience_contacts, line.deliveries, line.reach, line.cap_loss,
+             line.verification_loss) = (int(n or 0) for n in counted[p.slot])  # fmt: skip
+        forecast.variants.append(line)
+
+    delivery, contact = _table(Delivery), _table(Contact)
+    cursor.execute(f"SELECT COUNT(DISTINCT customer_id) FROM fc_row WHERE ours = 1 AND outcome = {DELIVERED}")
+    forecast.reach = cursor.fetchone()[0] or 0
+    cursor.execute(
+        f"SELECT COUNT(DISTINCT c.customer_id) FROM {contact} c WHERE c.is_active "
+        f"AND c.associate_id IN (SELECT associate_id FROM fc_sender WHERE ours = 1)"
+    )
+    forecast.contacts = cursor.fetchone()[0] or 0
+    cursor.execute(
+        f"SELECT COUNT(*) FROM (SELECT customer_id FROM fc_row WHERE ours = 1 AND outcome = {DELIVERED} "
+        f"GROUP BY customer_id HAVING COUNT(DISTINCT associate_id) > 1) twice"
+    )
+    forecast.duplicate_exposure = cursor.fetchone()[0] or 0
+
+    # The feed cap: who took the slots, planned moments first, then what was already in the feed.
+    cursor.execute(
+        f"""SELECT lost.slot, won.slot, COUNT(DISTINCT lost.customer_id), COUNT(DISTINCT lost.associate_id)
+            FROM fc_row lost JOIN fc_row won
+              ON won.associate_id = lost.associate_id AND won.customer_id = lost.customer_id
+             AND won.day = lost.day AND won.outcome = {DELIVERED} AND won.slot <> lost.slot
+            WHERE lost.ours = 1 AND lost.outcome = {CAPPED}
+            GROUP BY lost.slot, won.slot"""
+    )
+    for lost, won, customers, associates in cursor.fetchall():
+        forecast.collisions.append(Collision(variant_id=by_slot[lost].variant.pk, day=by_slot[lost].day,
+                                             moment_id=by_slot[won].variant.moment_id, planned=True,
+                                             customers=customers, associates=associates))  # fmt: skip
+    cursor.execute(
+        f"""SELECT lost.slot, d.moment_id, COUNT(DISTINCT lost.customer_id), COUNT(DISTINCT lost.associate_id)
+            FROM fc_row lost JOIN {delivery} d
+              ON d.associate_id = lost.associate_id AND d.customer_id = lost.customer_id AND d.day = lost.day
+            WHERE lost.ours = 1 AND lost.outcome = {CAPPED}
+            GROUP BY lost.slot, d.moment_id"""
+    )
+    ours = {p.variant.moment_id for p in planned if p.ours}
+    for lost, moment_id, customers, associates in cursor.fetchall():
+        if moment_id in ours:
+            continue  # our own moments' earlier deliveries are planned above
+        forecast.collisions.append(Collision(variant_id=by_slot[lost].variant.pk, day=by_slot[lost].day,
+                                             moment_id=moment_id, planned=False, customers=customers,
+                                             associates=associates))  # fmt: skip
+    forecast.collisions.sort(key=lambda c: (-c.customers, c.variant_id))
+
+    cursor.execute(
+        f"""SELECT associate_id, day, COUNT(*) FROM fc_row WHERE ours = 1 AND outcome = {CAPPED}
+            GROUP BY associate_id, day ORDER BY COUNT(*) DESC, associate_id LIMIT {TOP_ASSOCIATE_DAYS}"""
+    )
+    forecast.cap_loss_by_associate_day = [
+        {"associate_id": a, "day": _date(day), "cap_loss": n} for a, day, n in cursor.fetchall()
+    ]
+
+    # Verification: the customers each unverified associate cannot reach, and what verifying them all would add.
+    cursor.execute(
+        f"""SELECT associate_id, COUNT(DISTINCT customer_id) FROM fc_row WHERE ours = 1 AND outcome = {UNREACHABLE}
+            GROUP BY associate_id ORDER BY COUNT(DISTINCT customer_id) DESC, associate_id"""
+    )
+    forecast.verification = [{"associate_id": a, "customers": n} for a, n in cursor.fetchall()]
+    forecast.verify_accounts = len(forecast.verification)
+    cursor.execute(
+        f"""SELECT COUNT(DISTINCT customer_id) FROM fc_row lost WHERE lost.ours = 1 AND lost.outcome = {UNREACHABLE}
+            AND NOT EXISTS (SELECT 1 FROM fc_row won WHERE won.ours = 1 AND won.outcome = {DELIVERED}
+                            AND won.customer_id = lost.customer_id)"""
+    )
+    forecast.verify_gain = cursor.fetchone()[0] or 0
+    return forecast

@@ -1,0 +1,40 @@
+"""The platform rules in force on a day (DESIGN.md §4): the newest PlatformRules version
+that took effect on or before it, else WeCom's defaults. Every computation asks here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+from django.conf import settings
+
+FEED_CAP = 3
+UNVERIFIED_REACH_LIMIT = 200
+ENTERPRISE_MONTHLY_CAP_WHEN_ON = 4
+
+
+@dataclass(frozen=True)
+class Rules:
+    feed_cap: int = FEED_CAP
+    unverified_reach_limit: int = UNVERIFIED_REACH_LIMIT
+    enterprise_monthly_cap: int | None = None  # off
+    time_zone: str = ""
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone or settings.TIME_ZONE)
+
+
+def rules_for(day: dt.date) -> Rules:
+    from analytics.models import PlatformRules
+
+    version = PlatformRules.objects.filter(effective_from__lte=day).order_by("-effective_from").first()
+    if version is None:
+        return Rules(time_zone=settings.TIME_ZONE)
+    return Rules(
+        feed_cap=version.feed_cap,
+        unverified_reach_limit=version.unverified_reach_limit,
+        enterprise_monthly_cap=version.enterprise_monthly_cap,
+        time_zone=version.time_zone,
+    )

@@ -1,0 +1,132 @@
+"""Results sync (DESIGN.md §5.5): what WeCom says happened → Post and Delivery facts.
+
+For a time span (cut into windows of at most 30 days): ``get_moment_list`` (enterprise
+and personal moments, cursor pages) → Post rows; for each post, who published it (the
+creator of a personal post; ``get_moment_task`` for an enterprise one); for each
+(post, member) ``get_moment_send_result`` → Delivery rows on the local day it was
+published. Ingest is bulk and idempotent (unique (post, associate, customer), conflicts
+ignored): a re-run adds nothing, and a crashed run is resumed by running it again.
+Memory stays bounded: one page at a time.
+
+The day of a delivery: a personal post is published when it is created; WeCom does not
+say when a member published an enterprise task, so the day is that of our confirmation
+of the member's task (PublishTask.published_at) when we have it, else the moment's creation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+
+from django.utils import timezone
+
+from analytics.models import Delivery, Post
+from analytics.rules import rules_for
+from campaigns.models import EnterpriseTask, PublishTask
+from staff.models import Associate, Customer
+from wecom.errors import PermanentError
+
+logger = logging.getLogger(__name__)
+
+WINDOW = dt.timedelta(days=30)
+PUBLISHED = 1  # get_moment_task's publish_status
+
+
+def windows(start: dt.datetime, end: dt.datetime) -> Iterator[tuple[int, int]]:
+    at = start
+    while at < end:
+        upto = min(end, at + WINDOW)
+        yield int(at.timestamp()), int(upto.timestamp())
+        at = upto
+
+
+def _local_day(at: dt.datetime) -> dt.date:
+    rules = rules_for(timezone.localdate(at))
+    return at.astimezone(rules.zone).date()
+
+
+def _our_moments(moment_ids: list[str]) -> dict[str, int]:
+    """WeCom moment id → our Moment, from the tasks that created or shared it."""
+    found = dict(EnterpriseTask.objects.filter(wecom_moment_id__in=moment_ids)
+                 .values_list("wecom_moment_id", "variant__moment_id"))  # fmt: skip
+    found.update(PublishTask.objects.filter(wecom_moment_id__in=moment_ids).values_list("wecom_moment_id", "moment_id"))
+    return found
+
+
+def _posts_upsert(items: list[dict]) -> list[Post]:
+    ids = [item["moment_id"] for item in items]
+    ours = _our_moments(ids)
+    creators = dict(Associate.objects.filter(userid__in=[i.get("creator", "") for i in items if i.get("creator")])
+                    .values_list("userid", "pk"))  # fmt: skip
+    Post.objects.bulk_create(
+        [Post(wecom_moment_id=item["moment_id"], kind=int(item.get("create_type", 0)),
+              creator_id=creators.get(item.get("creator", "")), moment_id=ours.get(item["moment_id"]),
+              created_at=dt.datetime.fromtimestamp(int(item["create_time"]), tz=dt.UTC),
+              text=(item.get("text") or {}).get("content", "")) for item in items],
+        ignore_conflicts=True,
+    )  # fmt: skip
+    posts = list(Post.objects.filter(wecom_moment_id__in=ids))
+    missing = [p.pk for p in posts if p.moment_id is None and p.wecom_moment_id in ours]
+    if missing:  # known as ours only since the last run (a task confirmed later)
+        for post in posts:
+            if post.pk in missing:
+                post.moment_id = ours[post.wecom_moment_id]
+                post.save(update_fields=["moment"])
+    return posts
+
+
+def _publishers(client, post: Post) -> list[str]:
+    if post.kind == Post.Kind.PERSONAL:
+        return [post.creator.userid] if post.creator else []
+    return [task["userid"] for page in client.moment_task_pages(post.wecom_moment_id) for task in page
+            if task.get("publish_status") == PUBLISHED]  # fmt: skip
+
+
+def _deliveries_ingest(client, post: Post, userid: str, associate_id: int, day: dt.date) -> int:
+    added = 0
+    for page in client.moment_send_result_pages(post.wecom_moment_id, userid):
+        external = [row["external_userid"] for row in page if row.get("external_userid")]
+        customers = dict(Customer.objects.filter(external_userid__in=external).values_list("external_userid", "pk"))
+        unknown = len(external) - len(customers)
+        if unknown:
+            logger.info("results sync: %s customers of %s not in the directory yet", unknown, userid)
+        rows = [Delivery(post=post, moment_id=post.moment_id, associate_id=associate_id, customer_id=pk, day=day)
+                for pk in customers.values()]  # fmt: skip
+        before = Delivery.objects.filter(post=post, associate_id=associate_id).count()
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
+        added += Delivery.objects.filter(post=post, associate_id=associate_id).count() - before
+    return added
+
+
+def results_sync(*, client, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
+    """Posts and deliveries of the moments created in [start, end)."""
+    counts = {"posts": 0, "deliveries": 0, "skipped": 0}
+    for start_time, end_time in windows(start, end):
+        for page in client.moment_list_pages(start_time=start_time, end_time=end_time):
+            for post in _posts_upsert(page):
+                counts["posts"] += 1
+                try:
+                    publishers = _publishers(client, post)
+                except PermanentError as error:  # deleted or unknown in WeCom by now: log and go on
+                    logger.warning("results sync: %s skipped: %s", post.wecom_moment_id, error)
+                    counts["skipped"] += 1
+                    continue
+                associates = dict(Associate.objects.filter(userid__in=publishers).values_list("userid", "pk"))
+                confirmed = dict(PublishTask.objects.filter(
+                    moment_id=post.moment_id, associate_id__in=associates.values(), published_at__isnull=False
+                ).values_list("associate_id", "published_at")) if post.moment_id else {}  # fmt: skip
+                for userid, associate_id in associates.items():
+                    at = (
+                        post.created_at
+                        if post.kind == Post.Kind.PERSONAL
+                        else confirmed.get(associate_id, post.created_at)
+                    )
+                    try:
+                        counts["deliveries"] += _deliveries_ingest(client, post, userid, associate_id, _local_day(at))
+                    except PermanentError as error:
+                        logger.warning("results sync: %s / %s skipped: %s", post.wecom_moment_id, userid, error)
+                        counts["skipped"] += 1
+                post.synced_at = timezone.now()
+                post.save(update_fields=["synced_at"])
+    return counts

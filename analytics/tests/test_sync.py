@@ -1,0 +1,87 @@
+"""Results sync against the sandbox over real HTTP: personal and enterprise posts become
+Post and Delivery facts once; a re-run adds nothing; a crashed run is finished by the
+next; a moment WeCom no longer knows is logged and skipped."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from analytics import sync
+from analytics.models import Delivery, Post
+from staff.sync import directory_sync
+from wecom.errors import TransientError
+from wecom.sandbox import models as sm
+from wecom.sandbox import publishing
+
+
+@pytest.fixture
+def published(sandbox_corp, wecom_client):
+    """Lily posts her own moment; an enterprise moment is published by Lily and Ken."""
+    directory_sync(client=wecom_client)
+    lily, ken = sandbox_corp["lily"], sandbox_corp["ken"]
+    now = timezone.now()
+    personal, _ = publishing.publish_personal(lily, text="周末到店有惊喜", at=now - dt.timedelta(hours=2))
+    body = {"text": {"content": "情人节限定"}, "visible_range": {"sender_list": {"user_list": ["lily", "ken"]}}}
+    job = sm.MomentJob.objects.create(jobid="job-1", created_at=now - dt.timedelta(hours=1), ready_at=now, request=body)
+    moment = sm.Moment.objects.get(moment_id=publishing.job_resolve(job).result["moment_id"])
+    for member in (lily, ken):
+        publishing.publish_enterprise(moment, member, at=now)
+    return {
+        "personal": personal,
+        "enterprise": moment,
+        "span": (now - dt.timedelta(days=1), now + dt.timedelta(hours=1)),
+    }
+
+
+def _facts() -> set[tuple[str, str, str]]:
+    return set(Delivery.objects.values_list("post__wecom_moment_id", "associate__userid", "customer__external_userid"))
+
+
+def _sandbox_facts() -> set[tuple[str, str, str]]:
+    return set(
+        sm.MomentDelivery.objects.values_list("moment__moment_id", "member__userid", "customer__external_userid")
+    )
+
+
+def test_posts_and_deliveries_are_ingested_once(published, wecom_client):
+    start, end = published["span"]
+    counts = sync.results_sync(client=wecom_client, start=start, end=end)
+    assert counts["posts"] == 2 and counts["deliveries"] == len(_sandbox_facts()) > 0
+    assert _facts() == _sandbox_facts()
+    personal = Post.objects.get(wecom_moment_id=published["personal"].moment_id)
+    assert personal.kind == Post.Kind.PERSONAL and personal.creator.userid == "lily"
+    today = timezone.localdate()
+    assert set(Delivery.objects.values_list("day", flat=True)) == {today}
+    again = sync.results_sync(client=wecom_client, start=start, end=end)
+    assert again["deliveries"] == 0 and Delivery.objects.count() == len(_sandbox_facts())
+
+
+def test_a_crashed_run_is_finished_by_the_next(published, wecom_client):
+    start, end = published["span"]
+    # Posts are in, then WeCom fails a send-result page: the run stops half-way.
+    sm.Fault.objects.create(endpoint="externalcontact/get_moment_send_result", http_status=502, rate=1.0, remaining=1)
+    with pytest.raises(TransientError):
+        sync.results_sync(client=wecom_client, start=start, end=end)
+    half = Delivery.objects.count()
+    sm.Fault.objects.all().delete()
+    sync.results_sync(client=wecom_client, start=start, end=end)
+    assert Post.objects.count() == 2 and half < len(_sandbox_facts())
+    assert _facts() == _sandbox_facts()
+
+
+def test_a_moment_wecom_no_longer_knows_is_skipped_and_logged(published, wecom_client, caplog):
+    start, end = published["span"]
+    sm.Fault.objects.create(endpoint="externalcontact/get_moment_task", errcode=41060, rate=1.0)
+    counts = sync.results_sync(client=wecom_client, start=start, end=end)
+    assert counts["skipped"] == 1 and "skipped" in caplog.text
+    assert {m for m, _, _ in _facts()} == {published["personal"].moment_id}  # the personal post went in
+
+
+def test_windows_are_thirty_days_at_most():
+    start = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    spans = list(sync.windows(start, start + dt.timedelta(days=65)))
+    assert len(spans) == 3 and all(end - begin <= 30 * 86400 for begin, end in spans)
+    assert spans[0][0] == int(start.timestamp()) and spans[-1][1] == int((start + dt.timedelta(days=65)).timestamp())
