@@ -132,7 +132,6 @@ def planned_for(moments: list[Moment]) -> list[Planned]:
             day, rules = local_day(moment.publish_at)
             if day in wanted:
                 days[moment.pk] = (day, rules)
-                moments = [*moments, moment]
     variants = (
         Variant.objects.filter(moment_id__in=days)
         .select_related("moment")

@@ -67,12 +67,11 @@ def _posts_upsert(items: list[dict]) -> list[Post]:
         ignore_conflicts=True,
     )  # fmt: skip
     posts = list(Post.objects.filter(wecom_moment_id__in=ids))
-    missing = [p.pk for p in posts if p.moment_id is None and p.wecom_moment_id in ours]
-    if missing:  # known as ours only since the last run (a task confirmed later)
-        for post in posts:
-            if post.pk in missing:
-                post.moment_id = ours[post.wecom_moment_id]
-                post.save(update_fields=["moment"])
+    late = [p for p in posts if p.moment_id is None and p.wecom_moment_id in ours]  # ours since the last run
+    for post in late:
+        post.moment_id = ours[post.wecom_moment_id]
+        Delivery.objects.filter(post=post).update(moment_id=post.moment_id)  # one UPDATE per late post
+    Post.objects.bulk_update(late, ["moment"])
     return posts
 
 

@@ -85,3 +85,24 @@ def test_windows_are_thirty_days_at_most():
     spans = list(sync.windows(start, start + dt.timedelta(days=65)))
     assert len(spans) == 3 and all(end - begin <= 30 * 86400 for begin, end in spans)
     assert spans[0][0] == int(start.timestamp()) and spans[-1][1] == int((start + dt.timedelta(days=65)).timestamp())
+
+
+def test_a_post_known_as_ours_later_is_linked_with_its_deliveries(published, wecom_client):
+    """The JS-SDK path: a personal post becomes ours when confirmation ties it to a task."""
+    from campaigns.models import Moment, PublishTask
+    from campaigns.tests import factories as cf
+    from staff.models import Associate
+    from staff.roles import MARKETING_ADMIN
+    from staff.tests import factories
+
+    start, end = published["span"]
+    sync.results_sync(client=wecom_client, start=start, end=end)
+    campaign = cf.campaign(factories.user("planner", role=MARKETING_ADMIN))
+    moment = Moment.objects.create(campaign=campaign, title="m", publish_at=start, expires_at=end)
+    variant = cf.variant(moment, associates=[Associate.objects.get(userid="lily")])
+    PublishTask.objects.create(moment=moment, variant=variant, associate=variant.target_associates.get(),
+                               wecom_moment_id=published["personal"].moment_id)  # fmt: skip
+    sync.results_sync(client=wecom_client, start=start, end=end)
+    post = Post.objects.get(wecom_moment_id=published["personal"].moment_id)
+    assert post.moment == moment
+    assert set(Delivery.objects.filter(post=post).values_list("moment_id", flat=True)) == {moment.pk}

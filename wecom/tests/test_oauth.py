@@ -11,7 +11,6 @@ import pytest
 from django.utils import timezone
 
 from wecom import oauth
-from wecom.client import client_from_settings
 from wecom.errors import PermanentError
 from wecom.sandbox import models as sm
 
@@ -19,11 +18,8 @@ IN_WECOM = "Mozilla/5.0 (iPhone) Mobile/15E148 wxwork/4.1.22 MicroMessenger/7.0.
 
 
 @pytest.fixture
-def wecom(wecom_base_url):
-    client = client_from_settings(base_url=wecom_base_url)
-    client.forget_token()
-    yield client
-    client.close()
+def wecom(wecom_client):
+    return wecom_client
 
 
 @pytest.fixture
