@@ -13,6 +13,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from analytics.models import PlatformRules
 from campaigns import models as cm
 from campaigns import services as campaign_services
 from campaigns.tests import factories as cf
@@ -88,6 +89,7 @@ INSTANCES = {
     cm.StateChange: lambda d: cm.StateChange.objects.create(
         campaign=cf.campaign(_owner()), from_state="draft", to_state="in_review", by=_owner()
     ),
+    PlatformRules: lambda d: PlatformRules.objects.create(effective_from="2027-01-01", feed_cap=3),
 }
 
 
