@@ -27,10 +27,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from analytics.models import Delivery
-from analytics.rules import Rules, rules_for
+from analytics.rules import Rules, local_day
 from campaigns.models import Moment, PublishTask, State, Variant
 from staff.models import Associate, AssociateDepartment, Contact, ContactTag, Department
 
@@ -108,12 +107,6 @@ class Forecast:
 
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
-
-
-def local_day(at: dt.datetime) -> tuple[dt.date, Rules]:
-    """The local day of ``at`` under the rules in force then, and those rules."""
-    rules = rules_for(timezone.localdate(at))
-    return at.astimezone(rules.zone).date(), rules
 
 
 def planned_for(moments: list[Moment]) -> list[Planned]:

@@ -38,3 +38,11 @@ def rules_for(day: dt.date) -> Rules:
         enterprise_monthly_cap=version.enterprise_monthly_cap,
         time_zone=version.time_zone,
     )
+
+
+def local_day(at: dt.datetime) -> tuple[dt.date, Rules]:
+    """The local day of ``at`` under the rules in force then, and those rules."""
+    from django.utils import timezone
+
+    rules = rules_for(timezone.localdate(at))
+    return at.astimezone(rules.zone).date(), rules

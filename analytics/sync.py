@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from django.utils import timezone
 
 from analytics.models import Delivery, Post
-from analytics.rules import rules_for
+from analytics.rules import local_day
 from campaigns.models import EnterpriseTask, PublishTask
 from staff.models import Associate, Customer
 from wecom.errors import PermanentError
@@ -39,11 +39,6 @@ def windows(start: dt.datetime, end: dt.datetime) -> Iterator[tuple[int, int]]:
         upto = min(end, at + WINDOW)
         yield int(at.timestamp()), int(upto.timestamp())
         at = upto
-
-
-def _local_day(at: dt.datetime) -> dt.date:
-    rules = rules_for(timezone.localdate(at))
-    return at.astimezone(rules.zone).date()
 
 
 def _our_moments(moment_ids: list[str]) -> dict[str, int]:
@@ -122,7 +117,7 @@ def results_sync(*, client, start: dt.datetime, end: dt.datetime) -> dict[str, i
                         else confirmed.get(associate_id, post.created_at)
                     )
                     try:
-                        counts["deliveries"] += _deliveries_ingest(client, post, userid, associate_id, _local_day(at))
+                        counts["deliveries"] += _deliveries_ingest(client, post, userid, associate_id, local_day(at)[0])
                     except PermanentError as error:
                         logger.warning("results sync: %s / %s skipped: %s", post.wecom_moment_id, userid, error)
                         counts["skipped"] += 1
