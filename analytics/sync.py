@@ -24,6 +24,7 @@ from django.utils import timezone
 from analytics.models import Delivery, Post
 from analytics.rules import local_day
 from campaigns.models import EnterpriseTask, PublishTask
+from common.bulk import insert_missing
 from staff.models import Associate, Customer
 from wecom.errors import PermanentError
 
@@ -77,19 +78,28 @@ def _publishers(client, post: Post) -> list[str]:
             if task.get("publish_status") == PUBLISHED]  # fmt: skip
 
 
+def deliveries_store(
+    *, post_id: int, moment_id: int | None, associate_id: int, day: dt.date, external_userids: list[str]
+) -> tuple[int, int]:
+    """Store one page of a send result: the deliveries of ``post_id`` by ``associate_id``
+    to these customers on ``day``. Returns (added, unknown customers). Set-based: one
+    lookup of the customers, then COPY into a staging table and one ``INSERT … SELECT …
+    ON CONFLICT DO NOTHING`` (batched INSERTs on SQLite), so a re-run adds nothing."""
+    customers = list(Customer.objects.filter(external_userid__in=external_userids).values_list("pk", flat=True))
+    rows = [(post_id, moment_id, associate_id, pk, day) for pk in customers]
+    added = insert_missing(model=Delivery, fields=["post", "moment", "associate", "customer", "day"], rows=rows)
+    return added, len(set(external_userids)) - len(customers)
+
+
 def _deliveries_ingest(client, post: Post, userid: str, associate_id: int, day: dt.date) -> int:
     added = 0
     for page in client.moment_send_result_pages(post.wecom_moment_id, userid):
         external = [row["external_userid"] for row in page if row.get("external_userid")]
-        customers = dict(Customer.objects.filter(external_userid__in=external).values_list("external_userid", "pk"))
-        unknown = len(external) - len(customers)
+        stored, unknown = deliveries_store(post_id=post.pk, moment_id=post.moment_id, associate_id=associate_id,
+                                           day=day, external_userids=external)  # fmt: skip
         if unknown:
             logger.info("results sync: %s customers of %s not in the directory yet", unknown, userid)
-        rows = [Delivery(post=post, moment_id=post.moment_id, associate_id=associate_id, customer_id=pk, day=day)
-                for pk in customers.values()]  # fmt: skip
-        before = Delivery.objects.filter(post=post, associate_id=associate_id).count()
-        Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
-        added += Delivery.objects.filter(post=post, associate_id=associate_id).count() - before
+        added += stored
     return added
 
 
