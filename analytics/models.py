@@ -135,3 +135,131 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.post_id}: {self.associate_id} → {self.customer_id} on {self.day}"
+
+
+class Engagement(models.Model):
+    """A like or a comment on a post (``get_moment_comments``), by a customer or by a
+    colleague. WeCom gives no comment id: the actor and the second identify one."""
+
+    class Kind(models.IntegerChoices):
+        LIKE = 0, _("like")
+        COMMENT = 1, _("comment")
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="engagements", db_index=False)
+    moment = models.ForeignKey(Moment, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    associate = models.ForeignKey(Associate, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.PositiveSmallIntegerField(_("kind"), choices=Kind.choices)
+    customer = models.ForeignKey(Customer, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    actor = models.CharField(_("by (WeCom id)"), max_length=128)  # external_userid or a colleague's userid
+    created_at = models.DateTimeField(_("at"))
+    day = models.DateField(_("day"))
+
+    class Meta:
+        verbose_name = _("like or comment")
+        verbose_name_plural = _("likes and comments")
+        constraints = [
+            models.UniqueConstraint(fields=["post", "associate", "kind", "actor", "created_at"], name="engagement_once")
+        ]
+        indexes = [models.Index(fields=["moment", "day"], name="engagement_moment_day")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.actor} on {self.post_id}"
+
+
+class RollupMark(models.Model):
+    """A roll-up bucket whose facts changed since it was last computed: the checkpoint of
+    one stat. Ingest bumps ``generation`` in the same transaction as the facts; the roll-up
+    recomputes the bucket whole and removes the mark only if the generation it read is still
+    the current one, so an interrupted run leaves the mark and the bucket is redone."""
+
+    stat = models.CharField(_("stat"), max_length=32)
+    bucket = models.CharField(_("bucket"), max_length=32)  # a day (ISO) or a campaign id
+    generation = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        verbose_name = _("roll-up to redo")
+        verbose_name_plural = _("roll-ups to redo")
+        constraints = [models.UniqueConstraint(fields=["stat", "bucket"], name="rollup_mark_once")]
+
+    def __str__(self) -> str:
+        return f"{self.stat} {self.bucket}"
+
+
+class _Counts(models.Model):
+    deliveries = models.PositiveIntegerField(_("deliveries"), default=0)
+    customers = models.PositiveIntegerField(_("customers reached"), default=0)  # distinct within the bucket
+    cap_loss = models.PositiveIntegerField(_("cap loss"), default=0)
+    verification_loss = models.PositiveIntegerField(_("verification loss"), default=0)
+    likes = models.PositiveIntegerField(_("likes"), default=0)
+    comments = models.PositiveIntegerField(_("comments"), default=0)
+
+    class Meta:
+        abstract = True
+
+
+class AssociateDay(_Counts):
+    """One associate's results for one campaign on one local day."""
+
+    day = models.DateField(_("day"))
+    associate = models.ForeignKey(Associate, on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name = _("associate day")
+        verbose_name_plural = _("associate days")
+        constraints = [models.UniqueConstraint(fields=["associate", "day", "campaign"], name="associate_day_once")]
+        indexes = [models.Index(fields=["campaign", "day"], name="associate_day_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.associate_id} {self.day}"
+
+
+class DepartmentDay(_Counts):
+    """A department's subtree's results for one campaign on one local day: ``customers``
+    counts each customer once however many of the subtree's associates reached them."""
+
+    day = models.DateField(_("day"))
+    department = models.ForeignKey("staff.Department", on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name = _("department day")
+        verbose_name_plural = _("department days")
+        constraints = [models.UniqueConstraint(fields=["department", "day", "campaign"], name="department_day_once")]
+        indexes = [models.Index(fields=["campaign", "day"], name="department_day_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.department_id} {self.day}"
+
+
+class CampaignReach(_Counts):
+    """A campaign's totals; ``customers`` is the campaign's reach (distinct over all days)."""
+
+    campaign = models.OneToOneField("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    computed_at = models.DateTimeField(_("computed at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("campaign reach")
+        verbose_name_plural = _("campaign reach")
+
+    def __str__(self) -> str:
+        return str(self.campaign_id)
+
+
+class CampaignCustomer(models.Model):
+    """Each customer a campaign reached, and on which day first: what distinct reach over
+    any span of days is counted from (never a sum of daily distinct counts)."""
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    first_day = models.DateField(_("first reached on"))
+    deliveries = models.PositiveIntegerField(_("deliveries"), default=0)
+
+    class Meta:
+        verbose_name = _("customer reached")
+        verbose_name_plural = _("customers reached")
+        constraints = [models.UniqueConstraint(fields=["campaign", "customer"], name="campaign_customer_once")]
+        indexes = [models.Index(fields=["campaign", "first_day"], name="campaign_customer_first_day")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.customer_id}"

@@ -19,11 +19,14 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 
+from django.db import transaction
 from django.utils import timezone
 
-from analytics.models import Delivery, Post
+from analytics import rollups
+from analytics.models import Delivery, Engagement, Post
 from analytics.rules import local_day
-from campaigns.models import EnterpriseTask, PublishTask
+from campaigns.dispatch import CONFIRMABLE
+from campaigns.models import EnterpriseTask, Moment, PublishTask
 from common.bulk import insert_missing
 from staff.models import Associate, Customer
 from wecom.errors import PermanentError
@@ -64,10 +67,15 @@ def _posts_upsert(items: list[dict]) -> list[Post]:
     )  # fmt: skip
     posts = list(Post.objects.filter(wecom_moment_id__in=ids))
     late = [p for p in posts if p.moment_id is None and p.wecom_moment_id in ours]  # ours since the last run
-    for post in late:
-        post.moment_id = ours[post.wecom_moment_id]
-        Delivery.objects.filter(post=post).update(moment_id=post.moment_id)  # one UPDATE per late post
-    Post.objects.bulk_update(late, ["moment"])
+    if late:
+        with transaction.atomic():
+            for post in late:
+                post.moment_id = ours[post.wecom_moment_id]
+                Delivery.objects.filter(post=post).update(moment_id=post.moment_id)  # one UPDATE per late post
+                Engagement.objects.filter(post=post).update(moment_id=post.moment_id)
+            Post.objects.bulk_update(late, ["moment"])
+            days = Delivery.objects.filter(post__in=late).values_list("day", flat=True).distinct()
+            rollups.mark(days=list(days), campaign_ids=_campaigns_of([p.moment_id for p in late]))
     return posts
 
 
@@ -84,11 +92,47 @@ def deliveries_store(
     """Store one page of a send result: the deliveries of ``post_id`` by ``associate_id``
     to these customers on ``day``. Returns (added, unknown customers). Set-based: one
     lookup of the customers, then COPY into a staging table and one ``INSERT … SELECT …
-    ON CONFLICT DO NOTHING`` (batched INSERTs on SQLite), so a re-run adds nothing."""
+    ON CONFLICT DO NOTHING`` (batched INSERTs on SQLite), so a re-run adds nothing. The
+    roll-up buckets it changed are marked in the same transaction."""
     customers = list(Customer.objects.filter(external_userid__in=external_userids).values_list("pk", flat=True))
     rows = [(post_id, moment_id, associate_id, pk, day) for pk in customers]
-    added = insert_missing(model=Delivery, fields=["post", "moment", "associate", "customer", "day"], rows=rows)
+    with transaction.atomic():
+        added = insert_missing(model=Delivery, fields=["post", "moment", "associate", "customer", "day"], rows=rows)
+        if added:
+            rollups.mark(days=[day], campaign_ids=_campaigns_of([moment_id]))
     return added, len(set(external_userids)) - len(customers)
+
+
+def _campaigns_of(moment_ids) -> list[int]:
+    ids = [pk for pk in moment_ids if pk is not None]
+    return list(Moment.objects.filter(pk__in=ids).values_list("campaign_id", flat=True).distinct()) if ids else []
+
+
+def engagements_store(*, post: Post, associate_id: int, comments: dict) -> int:
+    """Store ``get_moment_comments``' likes and comments of one (post, member); returns
+    how many were new. A like or comment is identified by its actor and second."""
+    items = [(Engagement.Kind.LIKE, i) for i in comments.get("like_list") or []]
+    items += [(Engagement.Kind.COMMENT, i) for i in comments.get("comment_list") or []]
+    items = [(kind, i) for kind, i in items if (i.get("external_userid") or i.get("userid")) and i.get("create_time")]
+    if not items:
+        return 0
+    external = {i["external_userid"] for _kind, i in items if i.get("external_userid")}
+    customers = dict(Customer.objects.filter(external_userid__in=external).values_list("external_userid", "pk"))
+    days: dict[dt.date, dt.date] = {}
+    rows = []
+    for kind, item in items:
+        at = dt.datetime.fromtimestamp(int(item["create_time"]), tz=dt.UTC)
+        if at.date() not in days:  # one rules lookup per UTC date, not per like
+            days[at.date()] = local_day(at)[1].zone
+        day = at.astimezone(days[at.date()]).date()
+        actor = item.get("external_userid") or item["userid"]
+        rows.append((post.pk, post.moment_id, associate_id, int(kind), customers.get(actor), actor, at, day))
+    fields = ["post", "moment", "associate", "kind", "customer", "actor", "created_at", "day"]
+    with transaction.atomic():
+        added = insert_missing(model=Engagement, fields=fields, rows=rows)
+        if added:
+            rollups.mark(days={row[-1] for row in rows}, campaign_ids=_campaigns_of([post.moment_id]))
+    return added
 
 
 def _deliveries_ingest(client, post: Post, userid: str, associate_id: int, day: dt.date) -> int:
@@ -103,9 +147,20 @@ def _deliveries_ingest(client, post: Post, userid: str, associate_id: int, day: 
     return added
 
 
+def _confirm_published(post: Post, associate_ids: list[int], now: dt.datetime) -> int:
+    """Enterprise tasks WeCom says were published (``get_moment_task``) and we had not
+    confirmed yet: the PublishTasks become published (a conditional update)."""
+    if post.kind != Post.Kind.ENTERPRISE or not post.moment_id or not associate_ids:
+        return 0
+    return PublishTask.objects.filter(
+        moment_id=post.moment_id, associate_id__in=associate_ids, state__in=CONFIRMABLE
+    ).update(state=PublishTask.State.PUBLISHED, published_at=now)
+
+
 def results_sync(*, client, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
-    """Posts and deliveries of the moments created in [start, end)."""
-    counts = {"posts": 0, "deliveries": 0, "skipped": 0}
+    """Posts, who published them, their deliveries, likes and comments, for the moments
+    created in [start, end)."""
+    counts = {"posts": 0, "published": 0, "deliveries": 0, "engagements": 0, "skipped": 0}
     for start_time, end_time in windows(start, end):
         for page in client.moment_list_pages(start_time=start_time, end_time=end_time):
             for post in _posts_upsert(page):
@@ -120,6 +175,8 @@ def results_sync(*, client, start: dt.datetime, end: dt.datetime) -> dict[str, i
                 confirmed = dict(PublishTask.objects.filter(
                     moment_id=post.moment_id, associate_id__in=associates.values(), published_at__isnull=False
                 ).values_list("associate_id", "published_at")) if post.moment_id else {}  # fmt: skip
+                # Confirmed only now: the day stays the moment's creation, not this sync's.
+                counts["published"] += _confirm_published(post, list(associates.values()), timezone.now())
                 for userid, associate_id in associates.items():
                     at = (
                         post.created_at
@@ -128,6 +185,10 @@ def results_sync(*, client, start: dt.datetime, end: dt.datetime) -> dict[str, i
                     )
                     try:
                         counts["deliveries"] += _deliveries_ingest(client, post, userid, associate_id, local_day(at)[0])
+                        if post.moment_id:  # engagement on our moments; personal posts only take slots
+                            found = client.moment_comments(post.wecom_moment_id, userid)
+                            counts["engagements"] += engagements_store(post=post, associate_id=associate_id,
+                                                                       comments=found)  # fmt: skip
                     except PermanentError as error:
                         logger.warning("results sync: %s / %s skipped: %s", post.wecom_moment_id, userid, error)
                         counts["skipped"] += 1

@@ -106,3 +106,45 @@ def test_a_post_known_as_ours_later_is_linked_with_its_deliveries(published, wec
     post = Post.objects.get(wecom_moment_id=published["personal"].moment_id)
     assert post.moment == moment
     assert set(Delivery.objects.filter(post=post).values_list("moment_id", flat=True)) == {moment.pk}
+
+
+def test_likes_and_comments_of_our_moments_are_ingested_once(published, wecom_client):
+    """Customers' likes and comments (and a colleague's like) on an enterprise moment of
+    ours become Engagement facts, once; the roll-up buckets they changed are marked."""
+    from analytics.models import Engagement, RollupMark
+    from campaigns.models import EnterpriseTask, Moment
+    from campaigns.tests import factories as cf
+    from staff.roles import MARKETING_ADMIN
+    from staff.tests import factories
+
+    start, end = published["span"]
+    enterprise = published["enterprise"]
+    campaign = cf.campaign(factories.user("planner", role=MARKETING_ADMIN))
+    moment = Moment.objects.create(campaign=campaign, title="m", publish_at=start, expires_at=end)
+    EnterpriseTask.objects.create(variant=cf.variant(moment), wecom_moment_id=enterprise.moment_id,
+                                  state=EnterpriseTask.State.DONE)  # fmt: skip
+    lily = published["personal"].creator
+    customer = sm.MomentDelivery.objects.filter(moment=enterprise, member=lily).first().customer
+    at = timezone.now() - dt.timedelta(minutes=5)
+    for kind, actor in ((sm.MomentInteraction.Kind.LIKE, {"external_userid": customer.external_userid}),
+                        (sm.MomentInteraction.Kind.COMMENT, {"external_userid": customer.external_userid}),
+                        (sm.MomentInteraction.Kind.LIKE, {"userid": "ken"})):  # fmt: skip
+        sm.MomentInteraction.objects.create(moment=enterprise, member=lily, kind=kind, create_time=at, **actor)
+    sm.MomentInteraction.objects.create(moment=published["personal"], member=lily, kind="like", create_time=at,
+                                        external_userid=customer.external_userid)  # fmt: skip
+    counts = sync.results_sync(client=wecom_client, start=start, end=end)
+    assert counts["engagements"] == 3
+    rows = set(Engagement.objects.values_list("moment_id", "associate__userid", "kind", "actor", "customer_id"))
+    assert rows == {
+        (moment.pk, "lily", Engagement.Kind.LIKE, customer.external_userid, _customer_pk(customer)),
+        (moment.pk, "lily", Engagement.Kind.COMMENT, customer.external_userid, _customer_pk(customer)),
+        (moment.pk, "lily", Engagement.Kind.LIKE, "ken", None),
+    }
+    assert RollupMark.objects.filter(stat="campaign", bucket=str(campaign.pk)).exists()
+    assert sync.results_sync(client=wecom_client, start=start, end=end)["engagements"] == 0
+
+
+def _customer_pk(sandbox_customer) -> int:
+    from staff.models import Customer
+
+    return Customer.objects.get(external_userid=sandbox_customer.external_userid).pk
