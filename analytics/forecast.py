@@ -224,6 +224,13 @@ def _decide(cursor, our_moment_ids: list[int]) -> None:
     )
 
 
+def _analyze(cursor, *tables: str) -> None:
+    """Statistics for the scratch tables (never analysed automatically): without them the
+    planner guesses their sizes and picks nested loops over millions of rows."""
+    for name in tables:
+        cursor.execute(f"ANALYZE {name}")
+
+
 def _drop_scratch(cursor) -> None:
     for name in ("fc_sender", "fc_tag", "fc_row"):
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
@@ -235,7 +242,9 @@ def _run(moments: list[Moment], read) -> object:
         _create_scratch(cursor)
         try:
             _fill_senders(cursor, planned)
+            _analyze(cursor, "fc_sender", "fc_tag")
             _decide(cursor, [m.pk for m in moments])
+            _analyze(cursor, "fc_row")
             return read(cursor, planned)
         finally:
             _drop_scratch(cursor)

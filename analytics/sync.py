@@ -20,13 +20,14 @@ import logging
 from collections.abc import Iterator
 
 from django.db import transaction
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from analytics import rollups
 from analytics.models import Delivery, Engagement, Post
 from analytics.rules import local_day
 from campaigns.dispatch import CONFIRMABLE
-from campaigns.models import EnterpriseTask, Moment, PublishTask
+from campaigns.models import EnterpriseTask, Moment, PublishTask, State
 from common.bulk import insert_missing
 from staff.models import Associate, Customer
 from wecom.errors import PermanentError
@@ -34,6 +35,8 @@ from wecom.errors import PermanentError
 logger = logging.getLogger(__name__)
 
 WINDOW = dt.timedelta(days=30)
+AFTER_CLOSE = dt.timedelta(days=2)  # closed moments are still read this long (late likes, late confirmations)
+LEAD = dt.timedelta(hours=1)  # WeCom creates an enterprise moment a little before its publish time
 PUBLISHED = 1  # get_moment_task's publish_status
 
 
@@ -43,6 +46,20 @@ def windows(start: dt.datetime, end: dt.datetime) -> Iterator[tuple[int, int]]:
         upto = min(end, at + WINDOW)
         yield int(at.timestamp()), int(upto.timestamp())
         at = upto
+
+
+def sync_span(*, now: dt.datetime, moments=None) -> tuple[dt.datetime, dt.datetime] | None:
+    """The span results sync reads: from the first publish time of ``moments`` (by default
+    the moments being published, live, or closed within ``AFTER_CLOSE``) to now; None
+    when there is nothing to read."""
+    if moments is None:
+        moments = Moment.objects.filter(
+            Q(state__in=[State.DISPATCHING, State.LIVE]) | Q(state=State.CLOSED, expires_at__gte=now - AFTER_CLOSE)
+        )
+    first = moments.aggregate(first=Min("publish_at"))["first"]
+    if first is None or first > now:
+        return None
+    return first - LEAD, now
 
 
 def _our_moments(moment_ids: list[str]) -> dict[str, int]:

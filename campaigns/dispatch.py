@@ -309,7 +309,22 @@ def reconcile(*, now: dt.datetime | None = None) -> dict[str, int]:
                 continue  # someone else moved it meanwhile
             campaign_state_refresh(moment.campaign)
             live += 1
-    return {"stale_claims": stale, "batches": batches, "live": live}
+    return {"stale_claims": stale, "batches": batches, "live": live, "closed": moments_close_expired(now=now)}
+
+
+def moments_close_expired(*, now: dt.datetime) -> int:
+    """Live moments past their expiry close (tasks still open expire with them); results
+    sync keeps reading a closed moment for a while after (analytics.sync.sync_span)."""
+    closed = 0
+    for moment in Moment.objects.filter(state=State.LIVE, expires_at__lte=now).select_related("campaign"):
+        try:
+            moment_transition(moment, allowed_from=(State.LIVE,), to=State.CLOSED, by=None, note="expired")
+        except WorkflowError:
+            continue  # someone else moved it meanwhile
+        PublishTask.objects.filter(moment=moment, state__in=OPEN_TASK_STATES).update(state=PublishTask.State.EXPIRED)
+        campaign_state_refresh(moment.campaign)
+        closed += 1
+    return closed
 
 
 # --- reminders -------------------------------------------------------------------------------------------

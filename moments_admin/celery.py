@@ -27,6 +27,9 @@ app.conf.beat_schedule = {
     # Until the results sync (analytics) takes over: who of those who clicked has published in WeCom.
     "publish-confirm": {"task": "campaigns.tasks.publish_confirm_task", "schedule": 60.0},
     "publish-reminders": {"task": "campaigns.tasks.reminders_task", "schedule": 300.0},
+    # Results (DESIGN.md §5.5): what WeCom says happened while moments are live and for two days after.
+    "results-sync": {"task": "analytics.tasks.results_sync_task", "schedule": 600.0},
+    "rollups-refresh": {"task": "analytics.tasks.rollups_refresh_task", "schedule": 120.0},
 }
 
 

@@ -148,3 +148,37 @@ def _customer_pk(sandbox_customer) -> int:
     from staff.models import Customer
 
     return Customer.objects.get(external_userid=sandbox_customer.external_userid).pk
+
+
+def test_the_periodic_task_reads_while_moments_are_live_and_rolls_up(published, wecom_client, wecom_base_url,
+                                                                     settings):  # fmt: skip
+    """The beat's results sync: nothing to do without live moments; with one, the span
+    from its publish time is read and the roll-ups follow; a second run at the same time
+    (the lock taken) skips; two days after closing the moment is not read any more."""
+    from django.core.cache import cache
+
+    from analytics import tasks
+    from analytics.models import AssociateDay
+    from campaigns.models import EnterpriseTask, Moment, State
+    from campaigns.tests import factories as cf
+    from staff.roles import MARKETING_ADMIN
+    from staff.tests import factories
+
+    settings.WECOM_BASE_URL = wecom_base_url
+    assert tasks.results_sync_task() == {"skipped": "nothing published"}
+    start, end = published["span"]
+    campaign = cf.campaign(factories.user("planner", role=MARKETING_ADMIN))
+    moment = Moment.objects.create(campaign=campaign, title="m", publish_at=start + dt.timedelta(hours=12),
+                                   expires_at=end, state=State.LIVE)  # fmt: skip
+    EnterpriseTask.objects.create(variant=cf.variant(moment), wecom_moment_id=published["enterprise"].moment_id,
+                                  state=EnterpriseTask.State.DONE)  # fmt: skip
+    cache.add(tasks.SYNC_LOCK, "1", 60)
+    assert tasks.results_sync_task() == {"skipped": "already running"}
+    cache.delete(tasks.SYNC_LOCK)
+    counts = tasks.results_sync_task()
+    assert counts["deliveries"] == len(_sandbox_facts()) and counts["associate_day"] == 1
+    assert AssociateDay.objects.filter(campaign=campaign).count() == 2  # Lily's and Ken's day
+    assert tasks.results_sync_task(campaign_id=campaign.pk)["deliveries"] == 0  # on demand: nothing new
+    Moment.objects.filter(pk=moment.pk).update(state=State.CLOSED)
+    assert sync.sync_span(now=end) is not None  # just closed: still read
+    assert sync.sync_span(now=end + sync.AFTER_CLOSE + dt.timedelta(minutes=1)) is None

@@ -98,6 +98,25 @@ def test_the_moment_goes_live_when_every_task_is_settled(scheduled, wecom):
     assert scheduled.state == State.LIVE
 
 
+def test_a_live_moment_closes_at_its_expiry_and_open_tasks_expire(scheduled, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    for task in PublishTask.objects.all():
+        _notify(task, wecom)
+    tasks = list(PublishTask.objects.filter(state=PublishTask.State.NOTIFIED).order_by("pk"))
+    assert len(tasks) >= 2
+    PublishTask.objects.filter(pk=tasks[0].pk).update(state=PublishTask.State.PUBLISHED, published_at=timezone.now())
+    dispatch.reconcile()
+    scheduled.refresh_from_db()
+    assert dispatch.reconcile(now=scheduled.expires_at - dt.timedelta(seconds=1))["closed"] == 0
+    assert dispatch.reconcile(now=scheduled.expires_at)["closed"] == 1
+    scheduled.refresh_from_db()
+    assert scheduled.state == State.CLOSED and scheduled.campaign.state == State.CLOSED
+    states = dict(PublishTask.objects.values_list("pk", "state"))
+    assert states[tasks[0].pk] == PublishTask.State.PUBLISHED
+    assert {states[t.pk] for t in tasks[1:]} == {PublishTask.State.EXPIRED}
+    assert dispatch.reconcile(now=scheduled.expires_at)["closed"] == 0  # once
+
+
 def test_a_cancelled_moment_notifies_nobody(scheduled, wecom, marketing_admin):
     dispatch.dispatch_due(enqueue=False)
     Moment.objects.filter(pk=scheduled.pk).update(state=State.CANCELLED)
