@@ -21,6 +21,7 @@ from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.decorators import action
 
 from campaigns import rules, selectors, services
+from campaigns.admin import forecast_panel
 from campaigns.admin.common import history_html, transition_page
 from campaigns.models import (
     Campaign,
@@ -83,9 +84,16 @@ class CampaignAdmin(ModelAdmin):
     readonly_fields = ["state", "owner", "trail"]
     fields = ["name", "goal", "starts_on", "ends_on", "state", "owner", "trail"]
     actions_detail = ["submit_plan", "approve_plan", "reject_plan", "clone_plan"]
+    change_form_outer_after_template = "admin/campaigns/forecast_panel.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("owner").annotate(moment_total=Count("moments"))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if change and obj is not None and obj.pk:  # computed when the page is viewed, never on the add page
+            context["reach_forecast"] = forecast_panel.campaign_panel(campaign=obj, user=request.user,
+                                                                      admin_site=self.admin_site)  # fmt: skip
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     @admin.display(description=_("moments"), ordering="moment_total")
     def moment_count(self, obj):
@@ -187,6 +195,15 @@ class MomentAdmin(ModelAdmin):
     readonly_fields = ["state", "edited_by", "funnel", "previews", "trail"]
     actions_detail = ["submit", "approve", "reject", "schedule", "cancel", "clone"]
     actions_list = ["calendar"]
+    change_form_outer_after_template = "admin/campaigns/forecast_panel.html"
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if change and obj is not None and obj.pk:  # computed when the page is viewed, never on the add page
+            # A refused form leaves its unsaved values on obj: forecast what is saved.
+            saved = obj if request.method == "GET" else Moment.objects.get(pk=obj.pk)
+            context["reach_forecast"] = forecast_panel.moment_panel(moment=saved, user=request.user,
+                                                                    admin_site=self.admin_site)  # fmt: skip
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)

@@ -1,0 +1,334 @@
+"""The reach forecast panel on the campaign and moment change pages: the numbers are
+``analytics.forecast``'s, the colliding moments and the accounts to verify are named and
+linked, an empty plan says so in a sentence, and the page's queries do not grow with the
+number of associates, customers or variants."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from analytics import forecast
+from analytics.models import Delivery, Post
+from campaigns.models import Moment, State
+from campaigns.tests import factories as cf
+from staff.models import Contact, Customer
+from staff.roles import APPROVER, MANAGER, MARKETING_ADMIN
+from staff.tests import factories
+
+
+@pytest.fixture
+def shop(db):
+    store = factories.department("上海店")
+    owner = factories.user("planner", role=MARKETING_ADMIN)
+    campaign = cf.campaign(owner, name="情人节 2027")
+    return {
+        "store": store,
+        "owner": owner,
+        "campaign": campaign,
+        "day": campaign.starts_on,
+        "lily": factories.associate("Lily", departments=[store]),
+        "ken": factories.associate("Ken", departments=[store], verified=False),
+    }
+
+
+def _at(day: dt.date, hour: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=timezone.get_current_timezone())
+
+
+def _customers(associate, count: int) -> list[Customer]:
+    start = timezone.now() - dt.timedelta(days=100)
+    customers = Customer.objects.bulk_create(
+        [Customer(external_userid=f"wm-{associate.userid}-{i}", name=f"c{i}") for i in range(count)]
+    )
+    Contact.objects.bulk_create([Contact(associate=associate, customer=c, added_at=start + dt.timedelta(minutes=i))
+                                 for i, c in enumerate(customers)])  # fmt: skip
+    return customers
+
+
+def _moment(campaign, at: dt.datetime, *, title=None, associates=(), departments=(), state=State.DRAFT, variants=1):
+    moment = Moment.objects.create(campaign=campaign, title=title or f"at {at:%H:%M}", publish_at=at,
+                                   expires_at=at + dt.timedelta(hours=6), state=state)  # fmt: skip
+    for n in range(variants):
+        cf.variant(moment, associates=associates, departments=departments, name=f"变体{n}")
+    return moment
+
+
+def _panel(response):
+    assert response.status_code == 200, response.content.decode()[-2000:]
+    return response.context["reach_forecast"]
+
+
+def _same_numbers(panel, expected: forecast.Forecast) -> None:
+    got = panel.forecast
+    assert (got.reach, got.contacts, got.duplicate_exposure, got.reach_rate) == (
+        expected.reach, expected.contacts, expected.duplicate_exposure, expected.reach_rate)  # fmt: skip
+    assert [(r.day, r.associates, r.audience, r.deliveries, r.reach, r.cap_loss, r.verification_loss)
+            for r in panel.rows] == [(v.day, v.associates, v.audience, v.deliveries, v.reach, v.cap_loss,
+                                      v.verification_loss) for v in expected.variants]  # fmt: skip
+    assert (got.verify_accounts, got.verify_gain) == (expected.verify_accounts, expected.verify_gain)
+
+
+@pytest.fixture
+def busy_day(shop):
+    """Lily (verified, one customer) and Ken (unverified, 201 customers) post three moments of ours
+    on one day; another campaign's scheduled 8:00 moment takes one of Lily's slots first."""
+    (anna,) = _customers(shop["lily"], 1)
+    _customers(shop["ken"], 201)
+    members_day = cf.campaign(shop["owner"], name="会员日")
+    early = _moment(members_day, _at(shop["day"], 8), title="会员日早安", associates=[shop["lily"]],
+                    state=State.SCHEDULED)  # fmt: skip
+    ours = [_moment(shop["campaign"], _at(shop["day"], h), title=f"情人节 {h} 点", departments=[shop["store"]])
+            for h in (9, 11, 13)]  # fmt: skip
+    return {"anna": anna, "other": members_day, "early": early, "ours": ours}
+
+
+def test_the_campaign_page_shows_the_forecast_of_its_moments(client, shop, busy_day):
+    client.force_login(shop["owner"])
+    response = client.get(reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk]))
+    panel = _panel(response)
+    expected = forecast.forecast_campaign(shop["campaign"])
+    _same_numbers(panel, expected)
+    # Ken reaches his 200 earliest-added customers, Lily her one: 201 of 202 customers.
+    assert (expected.reach, expected.contacts) == (201, 202)
+    assert [r.cap_loss for r in panel.rows] == [0, 0, 1]  # Lily's 13:00 is Anna's 4th moment of the day
+    html = response.content.decode()
+    assert 'id="reach-forecast"' in html and "Reach forecast" in html
+    assert 'data-forecast="reach">201<' in html and 'data-forecast="reach-rate">99.5%<' in html
+    assert panel.empty == ""
+    assert "other campaigns&#x27; approved and scheduled moments" in html
+    assert "Computed at " in html
+
+
+def test_a_fourth_moment_names_the_moments_that_took_its_slots_and_links_them(client, shop, busy_day):
+    client.force_login(shop["owner"])
+    response = client.get(reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk]))
+    panel = _panel(response)
+    last = busy_day["ours"][-1]
+    taken = {(row.taken_by.text, row.kind) for row in panel.collisions}
+    assert taken == {("会员日早安", "another campaign, approved or scheduled"), ("情人节 9 点", "this campaign"),
+                     ("情人节 11 点", "this campaign")}  # fmt: skip
+    assert {row.moment.text for row in panel.collisions} == {last.title}
+    assert all((row.customers, row.associates) == (1, 1) for row in panel.collisions)
+    html = response.content.decode()
+    early_url = reverse("admin:campaigns_moment_change", args=[busy_day["early"].pk])
+    other_url = reverse("admin:campaigns_campaign_change", args=[busy_day["other"].pk])
+    assert f'<a href="{early_url}" class="text-primary-600 dark:text-primary-500">会员日早安</a>' in html
+    assert f'<a href="{other_url}" class="text-primary-600 dark:text-primary-500">会员日</a>' in html
+    assert "1 delivery is hidden by the feed cap" in html
+    # The worst associate-day: Lily on that day.
+    assert [(row["associate"].text, row["day"], row["cap_loss"]) for row in panel.worst_days] == [
+        ("Lily", shop["day"], 1)
+    ]
+
+
+def test_an_unverified_associate_past_the_limit_is_listed_to_verify(client, shop, busy_day):
+    client.force_login(shop["owner"])
+    response = client.get(reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk]))
+    panel = _panel(response)
+    assert panel.verify_sentence == "Verify this account to reach 1 more customer."
+    assert [(row["associate"].text, row["customers"]) for row in panel.verify] == [("Ken", 1)]
+    assert panel.forecast.verification_loss == 3  # the 201st customer, for each of the three moments
+    html = response.content.decode()
+    ken_url = reverse("admin:staff_associate_change", args=[shop["ken"].pk])
+    assert f'<a href="{ken_url}" class="text-primary-600 dark:text-primary-500">Ken</a>' in html
+    assert "Verify this account to reach 1 more customer." in html
+
+
+def test_the_moment_page_forecasts_the_moment_next_to_approved_ones(client, shop, busy_day):
+    first, second, last = busy_day["ours"]
+    Moment.objects.filter(pk__in=[first.pk, second.pk]).update(state=State.APPROVED)
+    client.force_login(shop["owner"])
+    response = client.get(reverse("admin:campaigns_moment_change", args=[last.pk]))
+    panel = _panel(response)
+    _same_numbers(panel, forecast.forecast_moments([last]))
+    assert [(r.variant, r.deliveries, r.cap_loss, r.verification_loss) for r in panel.rows] == [("变体0", 200, 1, 1)]
+    assert {row.taken_by.text for row in panel.collisions} == {"会员日早安", first.title, second.title}
+    assert panel.show_moment is False
+    html = response.content.decode()
+    assert "drafts are not counted" in html
+    assert reverse("admin:campaigns_moment_change", args=[first.pk]) in html
+
+
+def test_a_refused_moment_form_still_forecasts_what_is_saved(client, shop, busy_day):
+    last = busy_day["ours"][-1]
+    later = shop["day"] + dt.timedelta(days=1)
+    client.force_login(shop["owner"])
+    response = client.post(reverse("admin:campaigns_moment_change", args=[last.pk]), {
+        "campaign": shop["campaign"].pk, "title": last.title, "mode": "associate",
+        "publish_at_0": later.isoformat(), "publish_at_1": "10:00:00",
+        "expires_at_0": later.isoformat(), "expires_at_1": "09:00:00",  # before the publish time: refused
+        "variants-TOTAL_FORMS": "0", "variants-INITIAL_FORMS": "0",
+    })  # fmt: skip
+    panel = _panel(response)
+    assert "expires_at" in response.context["adminform"].form.errors
+    assert [row.day for row in panel.rows] == [shop["day"]]  # the saved day, not the refused one
+
+
+def test_personal_posts_already_in_the_feed_are_named_as_such(client, shop):
+    (anna,) = _customers(shop["lily"], 1)
+    for n in range(3):  # Lily's own posts this morning, seen by results sync
+        post = Post.objects.create(wecom_moment_id=f"personal-{n}", kind=Post.Kind.PERSONAL, creator=shop["lily"],
+                                   created_at=_at(shop["day"], 7))  # fmt: skip
+        Delivery.objects.create(post=post, associate=shop["lily"], customer=anna, day=shop["day"])
+    moment = _moment(shop["campaign"], _at(shop["day"], 10), associates=[shop["lily"]])
+    client.force_login(shop["owner"])
+    panel = _panel(client.get(reverse("admin:campaigns_moment_change", args=[moment.pk])))
+    assert [(row.taken_by.text, row.taken_by.url, row.customers) for row in panel.collisions] == [
+        ("Personal posts", "", 1)
+    ]
+    assert panel.forecast.reach == 0 and panel.forecast.cap_loss == 1
+
+
+def test_an_empty_campaign_shows_zeros_and_a_sentence(client, shop):
+    client.force_login(shop["owner"])
+    response = client.get(reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk]))
+    panel = _panel(response)
+    assert panel.empty == "This campaign has no moments yet: add one to see how many customers it will reach."
+    assert (panel.forecast.reach, panel.forecast.contacts, panel.reach_percent) == (0, 0, 0.0)
+    html = response.content.decode()
+    assert panel.empty in html and 'data-forecast="reach">0<' in html and 'data-forecast="reach-rate">0.0%<' in html
+    assert "reach-forecast-variants" not in html
+
+
+def test_a_moment_without_variants_or_audience_says_so(client, shop):
+    client.force_login(shop["owner"])
+    bare = Moment.objects.create(campaign=shop["campaign"], title="空", publish_at=_at(shop["day"], 10),
+                                 expires_at=_at(shop["day"], 20))  # fmt: skip
+    panel = _panel(client.get(reverse("admin:campaigns_moment_change", args=[bare.pk])))
+    assert panel.empty.startswith("No variants yet") and panel.rows == []
+    lonely = _moment(shop["campaign"], _at(shop["day"], 12), associates=[shop["lily"]])  # Lily has no contacts
+    response = client.get(reverse("admin:campaigns_moment_change", args=[lonely.pk]))
+    panel = _panel(response)
+    assert panel.empty.startswith("No customer is in the audience yet")
+    assert [(r.audience, r.deliveries, r.reach) for r in panel.rows] == [(0, 0, 0)]
+    assert "reach-forecast-variants" in response.content.decode()
+    # The campaign page with that moment: zeros as well, no error.
+    panel = _panel(client.get(reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk])))
+    assert panel.forecast.reach == 0 and panel.empty.startswith("No customer is in the audience yet")
+
+
+def test_a_cancelled_moment_reaches_nobody(client, shop):
+    _customers(shop["lily"], 2)
+    moment = _moment(shop["campaign"], _at(shop["day"], 10), associates=[shop["lily"]], state=State.CANCELLED)
+    client.force_login(shop["owner"])
+    panel = _panel(client.get(reverse("admin:campaigns_moment_change", args=[moment.pk])))
+    assert panel.empty == "This moment is cancelled: it will not reach anyone." and panel.forecast.reach == 0
+
+
+def test_the_add_pages_have_no_forecast(client, shop):
+    client.force_login(shop["owner"])
+    for name in ("campaign", "moment"):
+        response = client.get(reverse(f"admin:campaigns_{name}_add"))
+        assert response.status_code == 200
+        assert "reach_forecast" not in response.context and 'id="reach-forecast"' not in response.content.decode()
+
+
+def test_approvers_see_the_forecast_managers_do_not(client, shop, busy_day):
+    url = reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk])
+    client.force_login(factories.user("checker", role=APPROVER))
+    assert _panel(client.get(url)).forecast.reach == 201
+    client.force_login(factories.user("boss", role=MANAGER, manages=[shop["store"]]))
+    assert client.get(url).status_code == 403
+
+
+def test_associates_outside_the_users_departments_are_not_named(client, shop, busy_day):
+    """A manager who was also given the campaigns' view permission sees the plan, but not
+    the names of associates outside their departments."""
+    elsewhere = factories.department("北京店")
+    viewer = factories.user("viewer", role=MANAGER, manages=[elsewhere])
+    viewer.user_permissions.add(*Permission.objects.filter(codename__in=["view_campaign", "view_moment"]))
+    client.force_login(viewer)
+    response = client.get(reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk]))
+    panel = _panel(response)
+    assert [row["associate"].text for row in panel.verify] == ["an associate outside your departments"]
+    assert "Ken" not in response.content.decode().split('id="reach-forecast"')[1]
+
+
+# --- bounded queries ---------------------------------------------------------------------------
+def _grow_associates(shop, count: int, *, start: int) -> None:
+    """``count`` more unverified associates in the store, each past the 200 limit and sharing a
+    customer with Lily (duplicate exposure, cap loss on her day, one more account to verify)."""
+    shared = Customer.objects.create(external_userid=f"wm-shared-{start}", name="shared")
+    Contact.objects.create(associate=shop["lily"], customer=shared, added_at=timezone.now() - dt.timedelta(days=1))
+    for i in range(start, start + count):
+        member = factories.associate(f"A{i}", departments=[shop["store"]], verified=False)
+        _customers(member, 201)
+        Contact.objects.create(associate=member, customer=shared, added_at=timezone.now())
+
+
+def _queries(client, url) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def test_the_pages_do_not_grow_in_queries_with_associates(client, shop, busy_day, django_assert_max_num_queries):
+    client.force_login(shop["owner"])
+    urls = [reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk]),
+            reverse("admin:campaigns_moment_change", args=[busy_day["ours"][-1].pk])]  # fmt: skip
+    for url in urls:
+        client.get(url)  # warm the session and content types
+    _grow_associates(shop, 1, start=0)
+    few = [_queries(client, url) for url in urls]
+    _grow_associates(shop, 14, start=1)  # past the 10 the panel lists: "… and N more accounts."
+    for url, small in zip(urls, few, strict=True):
+        with django_assert_max_num_queries(len(small)):
+            response = client.get(url)
+        panel = _panel(response)
+        assert panel.forecast.verify_accounts == 16 and len(panel.verify) == 10
+        assert panel.verify_more == "… and 6 more accounts."
+
+
+def _per_plan(sql: str) -> bool:
+    """The forecast's own statements per planned variant or moment (analytics.forecast: one INSERT
+    of senders per variant, the rules in force per moment); everything else must stay constant."""
+    return "INSERT INTO fc_sender" in sql or "INSERT INTO fc_tag" in sql or "analytics_platformrules" in sql
+
+
+def _more_variants(shop, busy_day) -> None:
+    """Three more variants on each of our moments, and other campaigns' approved moments that day."""
+    for moment in busy_day["ours"]:
+        for n in range(3):
+            cf.variant(moment, departments=[shop["store"]], name=f"more{n}")
+    for h in (7, 10, 12):
+        _moment(busy_day["other"], _at(shop["day"], h), associates=[shop["lily"], shop["ken"]], state=State.APPROVED,
+                variants=2)  # fmt: skip
+
+
+def test_the_campaign_page_grows_with_variants_only_by_the_forecasts_own_statements(client, shop, busy_day):
+    client.force_login(shop["owner"])
+    url = reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk])
+    client.get(url)  # warm the session and content types
+    few = _queries(client, url)
+    _more_variants(shop, busy_day)
+    many = _queries(client, url)
+    assert len(_panel(client.get(url)).rows) == 12 and len(many) > len(few)
+    assert len([q for q in many if not _per_plan(q)]) == len([q for q in few if not _per_plan(q)])
+
+
+def test_the_moment_panel_grows_with_variants_only_by_the_forecasts_own_statements(shop, busy_day):
+    """The moment page's variant inline and previews query per variant (the existing admin); the panel does not."""
+    from django.contrib import admin
+
+    from campaigns.admin import forecast_panel
+
+    moment = busy_day["ours"][-1]
+
+    def panel_queries():
+        with CaptureQueriesContext(connection) as captured:
+            panel = forecast_panel.moment_panel(moment=moment, user=shop["owner"], admin_site=admin.site)
+        return panel, [q["sql"] for q in captured.captured_queries]
+
+    panel_queries()  # the user's permissions and directory scope are cached on it after the first
+    _, few = panel_queries()
+    _more_variants(shop, busy_day)
+    panel, many = panel_queries()
+    assert len(panel.rows) == 4 and len(many) > len(few)
+    assert len([q for q in many if not _per_plan(q)]) == len([q for q in few if not _per_plan(q)])
