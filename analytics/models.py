@@ -236,6 +236,8 @@ class CampaignReach(_Counts):
     """A campaign's totals; ``customers`` is the campaign's reach (distinct over all days)."""
 
     campaign = models.OneToOneField("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    # The reach rate's base: distinct customers among the active contacts of the associates given a task.
+    contacts = models.PositiveIntegerField(_("customers among the associates' contacts"), default=0)
     computed_at = models.DateTimeField(_("computed at"), auto_now=True)
 
     class Meta:

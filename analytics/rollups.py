@@ -203,8 +203,11 @@ def campaign_compute(campaign_id: int) -> None:
         likes=Sum("likes"), comments=Sum("comments"),
     )  # fmt: skip
     reach = CampaignCustomer.objects.filter(campaign_id=campaign_id).aggregate(n=Count("pk"))["n"]
+    tasked = PublishTask.objects.filter(moment__campaign_id=campaign_id).values("associate_id")
+    contacts = Contact.objects.filter(is_active=True, associate_id__in=tasked).values("customer_id").distinct().count()
     CampaignReach.objects.update_or_create(
-        campaign_id=campaign_id, defaults={"customers": reach, **{k: v or 0 for k, v in days.items()}}
+        campaign_id=campaign_id,
+        defaults={"customers": reach, "contacts": contacts, **{k: v or 0 for k, v in days.items()}},
     )
 
 

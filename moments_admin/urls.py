@@ -12,6 +12,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(("campaigns.api", "api"))),
+    path("api/v1/", include(("analytics.api", "analytics-api"))),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include("staff.urls")),
     path("", include("campaigns.urls")),

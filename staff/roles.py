@@ -21,6 +21,8 @@ ROLES_WITH_FULL_SCOPE = (MARKETING_ADMIN, APPROVER)
 
 _ALL = ("view", "add", "change", "delete")
 _VIEW = ("view",)
+# Reach facts and roll-ups: who saw what (analytics).
+_REACH = ("delivery", "engagement", "associateday", "departmentday", "campaignreach")
 _DIRECTORY = (
     "department",
     "associate",
@@ -52,6 +54,7 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("campaigns", "statechange"): _VIEW,
         ("campaigns", "publishtask"): _VIEW,
         ("analytics", "platformrules"): _ALL,
+        **{("analytics", model): _VIEW for model in _REACH},
     },
     APPROVER: {
         **{("staff", model): _VIEW for model in _DIRECTORY},
@@ -61,11 +64,14 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("campaigns", "statechange"): _VIEW,
         ("campaigns", "publishtask"): _VIEW,
         ("analytics", "platformrules"): _VIEW,
+        **{("analytics", model): _VIEW for model in _REACH},
     },
     MANAGER: {
         ("staff", model): _VIEW
         for model in ("department", "associate", "associatedepartment", "customer", "contact", "contacttag")
-    },
+    }
+    # Reach within their subtree (analytics scopes every read to it).
+    | {("analytics", model): _VIEW for model in _REACH},
 }
 
 

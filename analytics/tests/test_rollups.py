@@ -4,94 +4,18 @@ associates, and a run interrupted half-way that the next run finishes."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from django.utils import timezone
 
-from analytics import rollups, sync
+from analytics import rollups
 from analytics.models import (
     AssociateDay,
     CampaignCustomer,
     CampaignReach,
     DepartmentDay,
-    PlatformRules,
-    Post,
     RollupMark,
 )
-from campaigns.models import Moment, PublishTask, State
-from campaigns.tests import factories as cf
-from staff.models import Contact, Customer
-from staff.roles import MARKETING_ADMIN
-from staff.tests import factories
-
-DAY = dt.date(2027, 2, 10)
-NEXT = DAY + dt.timedelta(days=1)
-
-
-def _at(day: dt.date, hour: int) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour), tzinfo=timezone.get_current_timezone())
-
-
-@pytest.fixture
-def world(db):
-    """Lily (unverified, reach limit 2 by the rules) and Ken in one store of a region; Anna
-    and Bo are contacts of both, Cai only of Lily (added last, beyond her limit). One moment
-    a day for two days, published by both; Lily's own three posts filled Anna's feed on DAY."""
-    PlatformRules.objects.create(effective_from=DAY - dt.timedelta(days=30), feed_cap=3, unverified_reach_limit=2)
-    region = factories.department("华东")
-    store = factories.department("上海店", parent=region)
-    lily = factories.associate("lily", departments=[store], verified=False)
-    ken = factories.associate("ken", departments=[store])
-    anna, bo, cai = Customer.objects.bulk_create(
-        [Customer(external_userid=f"wm-{name}", name=name) for name in ("anna", "bo", "cai")]
-    )
-    added = _at(DAY - dt.timedelta(days=50), 9)
-    for i, customer in enumerate((anna, bo, cai)):
-        Contact.objects.create(associate=lily, customer=customer, added_at=added + dt.timedelta(hours=i))
-    for customer in (anna, bo):
-        Contact.objects.create(associate=ken, customer=customer, added_at=added)
-    campaign = cf.campaign(factories.user("planner", role=MARKETING_ADMIN))
-    moments = []
-    for day in (DAY, NEXT):
-        moment = Moment.objects.create(campaign=campaign, title=f"m {day}", publish_at=_at(day, 10),
-                                       expires_at=_at(day, 22), state=State.LIVE)  # fmt: skip
-        variant = cf.variant(moment, associates=[lily, ken])
-        for associate in (lily, ken):
-            PublishTask.objects.create(moment=moment, variant=variant, associate=associate,
-                                       state=PublishTask.State.PUBLISHED, published_at=_at(day, 11))  # fmt: skip
-        moments.append(moment)
-    return {"region": region, "store": store, "lily": lily, "ken": ken, "anna": anna, "bo": bo, "cai": cai,
-            "campaign": campaign, "moments": moments}  # fmt: skip
-
-
-def _post(wecom_id: str, *, moment=None, creator=None, kind=Post.Kind.ENTERPRISE, day=DAY) -> Post:
-    post, _ = Post.objects.get_or_create(wecom_moment_id=wecom_id, defaults={
-        "kind": kind, "creator": creator, "moment": moment, "created_at": _at(day, 8)})  # fmt: skip
-    return post
-
-
-def _deliver(post: Post, associate, customers, day) -> None:
-    sync.deliveries_store(post_id=post.pk, moment_id=post.moment_id, associate_id=associate.pk, day=day,
-                          external_userids=[c.external_userid for c in customers])  # fmt: skip
-
-
-def _facts(w) -> None:
-    """What WeCom would report: Lily's personal posts took Anna's three slots on DAY; the
-    campaign reached Bo from Lily (Cai is beyond her limit), Anna and Bo from Ken; on NEXT
-    Anna from both. Two likes and a comment."""
-    for n in range(3):
-        _deliver(_post(f"own-{n}", creator=w["lily"], kind=Post.Kind.PERSONAL), w["lily"], [w["anna"]], DAY)
-    first, second = (_post(f"wm-{m.pk}", moment=m, day=d) for m, d in zip(w["moments"], (DAY, NEXT), strict=True))
-    _deliver(first, w["lily"], [w["bo"]], DAY)
-    _deliver(first, w["ken"], [w["anna"], w["bo"]], DAY)
-    _deliver(second, w["lily"], [w["anna"], w["bo"]], NEXT)
-    _deliver(second, w["ken"], [w["anna"]], NEXT)
-    ts = int(_at(DAY, 12).timestamp())
-    sync.engagements_store(post=first, associate_id=w["ken"].pk, comments={
-        "like_list": [{"external_userid": "wm-anna", "create_time": ts}, {"userid": "lily", "create_time": ts}],
-        "comment_list": [{"external_userid": "wm-bo", "create_time": ts + 5}],
-    })  # fmt: skip
+from analytics.tests import worlds
+from analytics.tests.worlds import DAY, NEXT
 
 
 def _snapshot() -> dict:
@@ -105,7 +29,7 @@ def _snapshot() -> dict:
 
 
 def test_each_bucket_counts_what_happened(world):
-    _facts(world)
+    worlds.facts(world)
     done = rollups.rollups_refresh()
     assert done == {"associate_day": 2, "department_day": 2, "campaign": 1}
     assert not RollupMark.objects.exists()
@@ -126,12 +50,12 @@ def test_each_bucket_counts_what_happened(world):
     first = dict(CampaignCustomer.objects.values_list("customer__name", "first_day"))
     assert first == {"anna": DAY, "bo": DAY}
     # A re-run of the same facts marks nothing.
-    _facts(world)
+    worlds.facts(world)
     assert not RollupMark.objects.exists()
 
 
 def test_an_interrupted_run_is_finished_by_the_next(world, monkeypatch):
-    _facts(world)
+    worlds.facts(world)
     real = rollups._compute
     calls = []
 
@@ -159,7 +83,7 @@ def test_an_interrupted_run_is_finished_by_the_next(world, monkeypatch):
 
 
 def test_facts_arriving_during_a_run_leave_their_bucket_marked(world, monkeypatch):
-    _facts(world)
+    worlds.facts(world)
     real = rollups._compute
 
     def meanwhile(stat, bucket):

@@ -1,0 +1,279 @@
+"""The reach API (DRF): the forecast of a campaign or of a set of planned moments, a
+campaign's reach, an associate's and a customer's. Every read is scoped like the
+dashboards (``analytics.selectors``): a manager sees their subtree, and an associate or
+customer outside it is a 404. Objects are named by public ids (WeCom's ids for people)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics import forecast, selectors
+from campaigns.models import Campaign, Moment, State, Variant
+from moments_admin.api import Pagination
+from staff.models import Associate
+from staff.selectors import associates_for_user, customers_for_user
+
+MAX_SPAN_DAYS = 92
+
+
+def _needs(permission: str):
+    class Needs(BasePermission):
+        message = _("You do not have permission to read this.")
+
+        def has_permission(self, request, view):
+            return request.user.has_perm(permission)
+
+    return Needs
+
+
+ReadsReach = _needs("analytics.view_delivery")
+ReadsCampaigns = _needs("campaigns.view_campaign")
+
+
+# --- the forecast --------------------------------------------------------------------------------
+def _forecast_out(result: forecast.Forecast) -> dict:
+    """The forecast with our public ids and titles (two queries, whatever its size)."""
+    moment_ids = {v.moment_id for v in result.variants} | {c.moment_id for c in result.collisions if c.moment_id}
+    moments = {m.pk: m for m in Moment.objects.filter(pk__in=moment_ids).select_related("campaign")}
+    variants = dict(Variant.objects.filter(pk__in={v.variant_id for v in result.variants})
+                    .values_list("pk", "public_id"))  # fmt: skip
+    associate_ids = {row["associate_id"] for row in result.cap_loss_by_associate_day + result.verification}
+    userids = dict(Associate.objects.filter(pk__in=associate_ids).values_list("pk", "userid"))
+
+    def moment(pk):
+        if pk is None:
+            return None
+        found = moments[pk]
+        return {"public_id": str(found.public_id), "title": found.title, "campaign": found.campaign.name}
+
+    return {
+        "reach": result.reach,
+        "contacts": result.contacts,
+        "reach_rate": round(result.reach_rate, 4),
+        "deliveries": result.deliveries,
+        "cap_loss": result.cap_loss,
+        "verification_loss": result.verification_loss,
+        "duplicate_exposure": result.duplicate_exposure,
+        "verify": {"accounts": result.verify_accounts, "more_customers": result.verify_gain},
+        "variants": [
+            {
+                **asdict(v),
+                "variant_id": None,
+                "moment_id": None,
+                "variant": str(variants[v.variant_id]),
+                "moment": moment(v.moment_id),
+            }
+            for v in result.variants
+        ],  # fmt: skip
+        "collisions": [
+            {
+                "variant": str(variants.get(c.variant_id, "")),
+                "day": c.day,
+                "with": moment(c.moment_id) or {"personal_posts": True},
+                "planned": c.planned,
+                "customers": c.customers,
+                "associates": c.associates,
+            }
+            for c in result.collisions
+        ],  # fmt: skip
+        "cap_loss_by_associate_day": [
+            {"associate": userids.get(r["associate_id"]), "day": r["day"], "cap_loss": r["cap_loss"]}
+            for r in result.cap_loss_by_associate_day
+        ],  # fmt: skip
+        "verification": [
+            {"associate": userids.get(r["associate_id"]), "customers": r["customers"]} for r in result.verification
+        ],  # fmt: skip
+        "computed_at": timezone.now(),
+    }
+
+
+def _cleaned(out: dict) -> dict:
+    for row in out["variants"]:
+        row.pop("variant_id"), row.pop("moment_id")
+    return out
+
+
+class CampaignForecast(APIView):
+    permission_classes = [IsAuthenticated, ReadsCampaigns]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Reach forecast of a campaign")
+    def get(self, request, public_id):
+        campaign = get_object_or_404(Campaign, public_id=public_id)
+        return Response(_cleaned(_forecast_out(forecast.forecast_campaign(campaign))))
+
+
+class MomentsIn(serializers.Serializer):
+    moments = serializers.SlugRelatedField(
+        slug_field="public_id", many=True, queryset=Moment.objects.exclude(state=State.CANCELLED), allow_empty=False
+    )
+
+
+class MomentsForecast(APIView):
+    permission_classes = [IsAuthenticated, ReadsCampaigns]
+
+    @extend_schema(request=MomentsIn, responses={200: OpenApiTypes.OBJECT}, summary="Reach forecast of moments")
+    def post(self, request):
+        data = MomentsIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(_cleaned(_forecast_out(forecast.forecast_moments(data.validated_data["moments"]))))
+
+
+# --- results -------------------------------------------------------------------------------------
+class CampaignReach(APIView):
+    permission_classes = [IsAuthenticated, ReadsReach]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="A campaign's reach (within the user's scope)")
+    def get(self, request, public_id):
+        campaign = get_object_or_404(Campaign, public_id=public_id)
+        result = selectors.campaign_result(user=request.user, campaign=campaign)
+        return Response({**asdict(result), "reach_rate": round(result.reach_rate, 4), "campaign": str(public_id)})
+
+
+class CampaignSync(APIView):
+    permission_classes = [IsAuthenticated, _needs("campaigns.change_campaign")]
+
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT}, summary="Sync a campaign's results now")
+    def post(self, request, public_id):
+        from analytics.tasks import results_sync_task
+
+        campaign = get_object_or_404(Campaign, public_id=public_id)
+        results_sync_task.delay(campaign_id=campaign.pk)
+        return Response({"detail": _("Results sync started.")}, status=status.HTTP_202_ACCEPTED)
+
+
+def _span(request) -> tuple[dt.date, dt.date]:
+    """``start``/``end`` (YYYY-MM-DD), by default the last 7 local days; at most 92 days."""
+    today = timezone.localdate()
+    try:
+        end = dt.date.fromisoformat(request.query_params.get("end") or today.isoformat())
+        start = dt.date.fromisoformat(request.query_params.get("start") or (end - dt.timedelta(days=6)).isoformat())
+    except ValueError:
+        raise ValidationError({"start": [_("Dates are written YYYY-MM-DD, e.g. 2027-02-14.")]}) from None
+    if start > end:
+        raise ValidationError({"start": [_("The start comes after the end.")]})
+    if (end - start).days >= MAX_SPAN_DAYS:
+        raise ValidationError({"start": [_("Ask for at most %(days)s days at a time.") % {"days": MAX_SPAN_DAYS}]})
+    return start, end
+
+
+def _associate(request, userid) -> Associate:
+    return get_object_or_404(associates_for_user(user=request.user), userid=userid)
+
+
+class AssociateReach(APIView):
+    permission_classes = [IsAuthenticated, ReadsReach]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("campaign", OpenApiTypes.UUID, description="only this campaign")],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="An associate's reach",
+    )
+    def get(self, request, userid):
+        associate = _associate(request, userid)
+        campaign = None
+        if request.query_params.get("campaign"):
+            try:
+                campaign = Campaign.objects.filter(public_id=request.query_params["campaign"]).first()
+            except DjangoValidationError:  # not a UUID
+                campaign = None
+            if campaign is None:
+                raise ValidationError({"campaign": [_("No such campaign.")]})
+        return Response({"associate": associate.userid, "name": associate.name, "verified": associate.is_verified,
+                         **selectors.associate_result(associate=associate, campaign=campaign)})  # fmt: skip
+
+
+class SlotOut(serializers.Serializer):
+    day = serializers.DateField()
+    customer = serializers.CharField(source="customer__external_userid")
+    name = serializers.CharField(source="customer__name")
+    used = serializers.IntegerField()
+    feed_cap = serializers.IntegerField()
+
+
+class AssociateSlots(ListAPIView):
+    """Slots of the feed cap used per customer per day by one associate, fullest first."""
+
+    permission_classes = [IsAuthenticated, ReadsReach]
+    pagination_class = Pagination
+    serializer_class = SlotOut
+
+    @extend_schema(
+        parameters=[OpenApiParameter("start", OpenApiTypes.DATE), OpenApiParameter("end", OpenApiTypes.DATE)]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        start, end = _span(self.request)
+        return selectors.associate_slots(
+            associate=_associate(self.request, self.kwargs["userid"]), start=start, end=end
+        )
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        book = selectors.RulesBook()
+        for row in page:
+            row["feed_cap"] = book.on(row["day"]).feed_cap
+        return page
+
+
+class TimelineOut(serializers.Serializer):
+    day = serializers.DateField()
+    associate = serializers.CharField(source="associate.userid")
+    associate_name = serializers.CharField(source="associate.name")
+    post = serializers.CharField(source="post.wecom_moment_id")
+    personal = serializers.SerializerMethodField()
+    moment = serializers.SerializerMethodField()
+    slot = serializers.IntegerField()
+    used = serializers.IntegerField()
+    feed_cap = serializers.IntegerField()
+
+    def get_personal(self, row) -> bool:
+        return row.post.kind == row.post.Kind.PERSONAL
+
+    def get_moment(self, row) -> dict | None:
+        if row.moment is None:
+            return None
+        return {"public_id": str(row.moment.public_id), "title": row.moment.title, "campaign": row.moment.campaign.name}
+
+
+class CustomerTimeline(ListAPIView):
+    """Every moment delivered to one customer, from whom, and the slots used that day."""
+
+    permission_classes = [IsAuthenticated, ReadsReach]
+    pagination_class = Pagination
+    serializer_class = TimelineOut
+
+    def get_queryset(self):
+        customer = get_object_or_404(customers_for_user(user=self.request.user),
+                                     external_userid=self.kwargs["external_userid"])  # fmt: skip
+        return selectors.customer_timeline(user=self.request.user, customer=customer)
+
+    def paginate_queryset(self, queryset):
+        return selectors.timeline_caps(super().paginate_queryset(queryset))
+
+
+urlpatterns = [
+    path("analytics/forecast/", MomentsForecast.as_view(), name="forecast-moments"),
+    path("analytics/forecast/campaigns/<uuid:public_id>/", CampaignForecast.as_view(), name="forecast-campaign"),
+    path("analytics/campaigns/<uuid:public_id>/reach/", CampaignReach.as_view(), name="campaign-reach"),
+    path("analytics/campaigns/<uuid:public_id>/sync/", CampaignSync.as_view(), name="campaign-sync"),
+    path("analytics/associates/<str:userid>/reach/", AssociateReach.as_view(), name="associate-reach"),
+    path("analytics/associates/<str:userid>/slots/", AssociateSlots.as_view(), name="associate-slots"),
+    path("analytics/customers/<str:external_userid>/timeline/", CustomerTimeline.as_view(), name="customer-timeline"),
+]

@@ -1,0 +1,1 @@
+from analytics.tests.worlds import world  # noqa: F401 (a fixture)
