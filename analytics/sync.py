@@ -70,7 +70,20 @@ def _our_moments(moment_ids: list[str]) -> dict[str, int]:
     return found
 
 
+def _well_formed(item) -> bool:
+    """A moment of a page we can store: an id, a creation time, a known kind. A half page
+    (an item cut short) is logged and the rest of the page goes in."""
+    try:
+        ok = bool(item.get("moment_id")) and int(item["create_time"]) > 0 and int(item.get("create_type", 0)) in (0, 1)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        logger.warning("results sync: a moment without id, time or kind skipped: %r", item)
+    return ok
+
+
 def _posts_upsert(items: list[dict]) -> list[Post]:
+    items = [item for item in items if _well_formed(item)]
     ids = [item["moment_id"] for item in items]
     ours = _our_moments(ids)
     creators = dict(Associate.objects.filter(userid__in=[i.get("creator", "") for i in items if i.get("creator")])

@@ -182,3 +182,19 @@ def test_the_periodic_task_reads_while_moments_are_live_and_rolls_up(published, 
     Moment.objects.filter(pk=moment.pk).update(state=State.CLOSED)
     assert sync.sync_span(now=end) is not None  # just closed: still read
     assert sync.sync_span(now=end + sync.AFTER_CLOSE + dt.timedelta(minutes=1)) is None
+
+
+def test_a_half_page_is_logged_and_the_rest_goes_in(db, caplog):
+    """Items cut short (no id, no time, an unknown kind, not even an object) are skipped
+    with a log line; the well-formed ones on the same page are stored."""
+    page = [
+        {"moment_id": "mom-ok", "create_time": 1_800_000_000, "create_type": 1},
+        {"create_time": 1_800_000_000},
+        {"moment_id": "mom-no-time"},
+        {"moment_id": "mom-odd", "create_time": "soon"},
+        {"moment_id": "mom-kind", "create_time": 1_800_000_000, "create_type": 7},
+        "garbage",
+    ]
+    posts = sync._posts_upsert(page)
+    assert [p.wecom_moment_id for p in posts] == ["mom-ok"] and Post.objects.count() == 1
+    assert caplog.text.count("skipped") == 5
