@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Run every benchmark under bench/ (files named bench_*.py), one process each.
+"""Run every benchmark under bench/ (every *.py but this one and the _private helpers),
+one process each.
 
     make bench                      # full size (minutes)
     make bench BENCH_ARGS=--smoke   # tiny size, as CI runs it
@@ -17,7 +18,8 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     failed = []
-    for script in sorted(HERE.glob("bench_*.py")):
+    scripts = [s for s in sorted(HERE.glob("*.py")) if s.name != Path(__file__).name and not s.name.startswith("_")]
+    for script in scripts:
         print(f"\n### {script.stem}", flush=True)
         if subprocess.run([sys.executable, str(script), *sys.argv[1:]], cwd=HERE.parent).returncode != 0:
             failed.append(script.stem)
