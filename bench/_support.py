@@ -114,3 +114,202 @@ def serve_sandbox(url: str, port: int) -> subprocess.Popen:
         time.sleep(0.1)
     server.terminate()
     sys.exit("the sandbox server did not start")
+
+
+# --- a brand's world, built in the database (bench/forecast.py, bench/ingest.py) -------------------
+FIRST_DAY = "2027-02-10"  # the campaign's first local day (Asia/Shanghai)
+CAMPAIGN_DAYS = 5
+MOMENT_HOURS = (10, 20)  # two moments a day, local time
+
+
+def step(label: str):
+    """A context manager printing ``label … 12.3 s`` around a long step."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def timed():
+        print(f"  {label} …", end="", flush=True)
+        started = time.perf_counter()
+        yield
+        print(f" {time.perf_counter() - started:.1f} s", flush=True)
+
+    return timed()
+
+
+def world_build(associates: int, contacts_per_associate: int) -> dict[str, int]:
+    """The directory of a large brand, set-based (``INSERT … SELECT generate_series``):
+
+    - departments: the brand (top), one region per 500 associates, one store per 20;
+    - associates: one store each; every 10th unverified, every 200th left the company;
+    - customers: 80% of an associate's contacts are their own customers, 20% come from a
+      shared pool about a third that size (a shared customer follows ~3 associates);
+      ``external_userid`` is ``wm`` + an md5, like WeCom's (random order in its index);
+    - contacts: added at pseudo-random times over a year (the 200 earliest-added are not
+      the first ids); every 50th removed (inactive);
+    - customer tags: a tier group (gold 10%, silver 30%, one per contact at most) and an
+      interest tag (rose, 20%), on the contacts.
+
+    Returns row counts per table. Primary keys are explicit; sequences are reset and the
+    tables analysed afterwards."""
+    from django.db import connection
+
+    from common.bulk import analyze, reset_sequences
+    from staff import models as staff
+
+    a_count, per = associates, contacts_per_associate
+    regions, stores = max(1, a_count // 500), max(1, a_count // 20)
+    shared_per = per // 5
+    own_per = per - shared_per
+    own_total = a_count * own_per
+    pool = max(shared_per + 1, a_count * shared_per // 3)
+    models = [staff.Department, staff.Associate, staff.AssociateDepartment, staff.Customer, staff.Contact,
+              staff.CustomerTagGroup, staff.CustomerTag, staff.ContactTag]  # fmt: skip
+    t = {m.__name__: m._meta.db_table for m in models}
+    statements = [
+        (
+            "departments",
+            [
+                f'INSERT INTO {t["Department"]} (id, wecom_id, name, kind, "order", path, parent_id) '
+                f"VALUES (1, 1, 'Brand', 'hq', 0, '/1/', NULL)",
+                f'INSERT INTO {t["Department"]} (id, wecom_id, name, kind, "order", path, parent_id) '
+                f"SELECT 1 + r, 1 + r, 'Region ' || r, 'region', r, '/1/' || (1 + r) || '/', 1 "
+                f"FROM generate_series(1, {regions}) r",
+                f'INSERT INTO {t["Department"]} (id, wecom_id, name, kind, "order", path, parent_id) '
+                f"SELECT 1 + {regions} + s, 1 + {regions} + s, 'Store ' || s, 'store', s, "
+                f"'/1/' || (2 + s % {regions}) || '/' || (1 + {regions} + s) || '/', 2 + s % {regions} "
+                f"FROM generate_series(1, {stores}) s",
+            ],
+        ),
+        (
+            "associates",
+            [
+                f"INSERT INTO {t['Associate']} (id, userid, name, avatar, position, is_verified, is_active, "
+                f"deactivated_at, created_at, updated_at, main_department_id) "
+                f"SELECT a, 'bench-' || a, 'Associate ' || a, '', '', a % 10 <> 0, a % 200 <> 7, "
+                f"CASE WHEN a % 200 = 7 THEN now() END, now(), now(), 2 + {regions} + (a - 1) % {stores} "
+                f"FROM generate_series(1, {a_count}) a",
+                f"INSERT INTO {t['AssociateDepartment']} (id, associate_id, department_id) "
+                f"SELECT a, a, 2 + {regions} + (a - 1) % {stores} FROM generate_series(1, {a_count}) a",
+            ],
+        ),
+        (
+            "customers",
+            [
+                f"INSERT INTO {t['Customer']} (id, external_userid, name, type, gender, avatar, corp_name, created_at) "
+                f"SELECT c, 'wm' || md5(c::text), 'Customer ' || c, 1, c % 3, '', '', now() "
+                f"FROM generate_series(1, {own_total + pool}) c",
+            ],
+        ),
+        (
+            "contacts",
+            [
+                # contact id = (a - 1) * per + k + 1; the first own_per are a's own customers, the rest from the pool
+                f"INSERT INTO {t['Contact']} (id, associate_id, customer_id, added_at, remark, description, add_way, "
+                f"state, is_active, removed_at) "
+                f"SELECT (a - 1) * {per} + k + 1, a, "
+                f"CASE WHEN k < {own_per} THEN (a - 1) * {own_per} + k + 1 "
+                f"ELSE {own_total} + 1 + ((a - 1) * 7919 + k - {own_per}) % {pool} END, "
+                f"timestamptz '2026-01-01 00:00:00+08' + make_interval(secs => (((a - 1) * {per} + k + 1) "
+                f"* 2654435761::bigint) % 31536000), '', '', 1, '', ((a - 1) * {per} + k + 1) % 50 <> 0, "
+                f"CASE WHEN ((a - 1) * {per} + k + 1) % 50 = 0 THEN now() END "
+                f"FROM generate_series(1, {a_count}) a, generate_series(0, {per - 1}) k",
+            ],
+        ),
+        (
+            "tags",
+            [
+                f'INSERT INTO {t["CustomerTagGroup"]} (id, group_id, name, "order", is_tier, is_deleted) '
+                f"VALUES (1, 'etg-tier', 'Tier', 0, true, false), (2, 'etg-interest', 'Interest', 1, false, false)",
+                f'INSERT INTO {t["CustomerTag"]} (id, tag_id, group_id, name, "order", is_deleted) '
+                f"VALUES (1, 'et-gold', 1, 'gold', 0, false), (2, 'et-silver', 1, 'silver', 1, false), "
+                f"(3, 'et-rose', 2, 'rose', 0, false)",
+                # tier by the contact id's last digit (gold 10%, silver 30%), rose by the next one (20%)
+                f"INSERT INTO {t['ContactTag']} (contact_id, tag_id) "
+                f"SELECT id, CASE WHEN id % 10 = 7 THEN 1 ELSE 2 END FROM {t['Contact']} WHERE id % 10 IN (1, 4, 7, 8) "
+                f"UNION ALL SELECT id, 3 FROM {t['Contact']} WHERE (id / 10) % 5 = 2",
+            ],
+        ),
+    ]
+    with connection.cursor() as cursor:
+        for label, sqls in statements:
+            with step(f"world: {label}"):
+                for sql in sqls:
+                    cursor.execute(sql)
+    with step("world: sequences, analyze"):
+        reset_sequences(models)
+        analyze(models)
+    return {m._meta.db_table: m.objects.count() for m in models}
+
+
+def campaign_build(*, personal_posters_every: int = 0) -> dict:
+    """The campaign under test: 5 days × 2 moments (10:00 and 20:00), approved, for the whole
+    brand (the top department): one variant for all contacts per moment, and a gold-tier
+    variant next to it in the evening. Around it, another campaign's approved moment on the
+    third day at 09:00 (the rose-tagged customers of the first region), and, when
+    ``personal_posters_every`` is N > 0, two personal posts on the first day at 08:00 and
+    08:30 by every Nth associate to all their active contacts (Post + Delivery rows, as
+    results sync would have stored them). Returns {"campaign", "moments", "other", "days"}."""
+    import datetime as dt
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from analytics.models import Delivery, Post
+    from campaigns.models import Campaign, Moment, State, Tone, Variant
+    from common.bulk import analyze
+    from staff.models import Associate, Contact, CustomerTag, Department, User
+
+    zone = timezone.get_current_timezone()
+    first = dt.date.fromisoformat(FIRST_DAY)
+    days = [first + dt.timedelta(days=d) for d in range(CAMPAIGN_DAYS)]
+    owner = User.objects.create_user("bench-planner")
+    tone = Tone.objects.get(code="warm")
+    top = Department.objects.get(parent__isnull=True)
+    gold, rose = CustomerTag.objects.get(tag_id="et-gold"), CustomerTag.objects.get(tag_id="et-rose")
+
+    def moment_add(campaign, day, hour, variants):
+        at = dt.datetime.combine(day, dt.time(hour), tzinfo=zone)
+        moment = Moment.objects.create(campaign=campaign, title=f"{day} {hour}:00", publish_at=at,
+                                       expires_at=at + dt.timedelta(hours=6), state=State.APPROVED)  # fmt: skip
+        for position, (name, tags, departments) in enumerate(variants):
+            variant = Variant.objects.create(moment=moment, name=name, tone=tone, copy="玫瑰系列上新",
+                                             position=position, audience_all=not tags)  # fmt: skip
+            variant.audience_tags.set(tags)
+            variant.target_departments.set(departments)
+        return moment
+
+    campaign = Campaign.objects.create(name="情人节 bench", starts_on=days[0], ends_on=days[-1], owner=owner,
+                                       state=State.APPROVED)  # fmt: skip
+    moments = [
+        moment_add(
+            campaign, day, hour, [("全部客户", [], [top])] + ([("金卡会员", [gold], [top])] if hour == 20 else [])
+        )
+        for day in days
+        for hour in MOMENT_HOURS
+    ]
+    other_campaign = Campaign.objects.create(name="other bench", starts_on=days[2], ends_on=days[2], owner=owner,
+                                             state=State.APPROVED)  # fmt: skip
+    region = Department.objects.filter(parent=top).order_by("id").first()
+    other = moment_add(other_campaign, days[2], 9, [("玫瑰", [rose], [region])])
+
+    if personal_posters_every:
+        n = personal_posters_every
+        post, delivery = Post._meta.db_table, Delivery._meta.db_table
+        associate, contact = Associate._meta.db_table, Contact._meta.db_table
+        with connection.cursor() as cursor:
+            for index, (hour, minute) in enumerate(((8, 0), (8, 30))):
+                at = dt.datetime.combine(days[0], dt.time(hour, minute), tzinfo=zone)
+                cursor.execute(
+                    f"INSERT INTO {post} (wecom_moment_id, kind, created_at, text, synced_at, creator_id, moment_id) "
+                    f"SELECT 'personal-' || id || '-{index}', 1, %s, 'my own post', %s, id, NULL FROM {associate} "
+                    f"WHERE id %% {n} = 3",
+                    [at, at],
+                )
+            cursor.execute(
+                f"INSERT INTO {delivery} (post_id, moment_id, associate_id, customer_id, day) "
+                f"SELECT p.id, NULL, c.associate_id, c.customer_id, %s FROM {post} p "
+                f"JOIN {contact} c ON c.associate_id = p.creator_id AND c.is_active WHERE p.kind = 1",
+                [days[0]],
+            )
+        analyze([Post, Delivery])
+    return {"campaign": campaign, "moments": moments, "other": other, "days": days}
