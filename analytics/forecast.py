@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
-from analytics.models import Delivery
+from analytics.models import Delivery, Post
 from analytics.rules import Rules, local_day
 from campaigns.models import Moment, PublishTask, State, Variant
 from staff.models import Associate, AssociateDepartment, Contact, ContactTag, Department
 
-DELIVERED, CAPPED, UNREACHABLE = 0, 1, 2
+DELIVERED, CAPPED, UNREACHABLE, MONTHLY_CAPPED = 0, 1, 2, 3
 OTHER_PLANNED_STATES = (State.APPROVED, State.SCHEDULED, State.DISPATCHING, State.LIVE)
 TOP_ASSOCIATE_DAYS = 50
 
@@ -61,6 +61,7 @@ class VariantDay:
     reach: int = 0  # distinct customers delivered
     cap_loss: int = 0  # pairs hidden by the feed cap
     verification_loss: int = 0  # pairs beyond an unverified associate's reach
+    monthly_cap_loss: int = 0  # pairs hidden by the enterprise monthly cap (when the rules turn it on)
 
 
 @dataclass
@@ -95,6 +96,10 @@ class Forecast:
     @property
     def cap_loss(self) -> int:
         return sum(v.cap_loss for v in self.variants)
+
+    @property
+    def monthly_cap_loss(self) -> int:
+        return sum(v.monthly_cap_loss for v in self.variants)
 
     @property
     def verification_loss(self) -> int:
@@ -146,6 +151,9 @@ def _create_scratch(cursor) -> None:
         "moment_id INTEGER NOT NULL, ours INTEGER NOT NULL, associate_id INTEGER NOT NULL, day DATE NOT NULL, "
         "feed_cap INTEGER NOT NULL, reach_limit INTEGER NOT NULL, audience_all INTEGER NOT NULL)",
         "CREATE TEMPORARY TABLE fc_tag (slot INTEGER NOT NULL, tag_id INTEGER NOT NULL)",
+        "DROP TABLE IF EXISTS fc_month",
+        "CREATE TEMPORARY TABLE fc_month (slot INTEGER NOT NULL, month DATE NOT NULL, month_end DATE NOT NULL, "
+        "monthly_cap INTEGER NOT NULL, moment_order INTEGER NOT NULL)",
     ):
         cursor.execute(statement)
 
@@ -224,6 +232,56 @@ def _decide(cursor, our_moment_ids: list[int]) -> None:
     )
 
 
+def _monthly_cap(cursor, planned: list[Planned], our_moment_ids: list[int]) -> None:
+    """The optional enterprise monthly cap (PlatformRules; off by default): a customer sees
+    at most that many enterprise moments a calendar month, whoever posts them. The
+    enterprise moments already delivered that month count first, then the planned ones in
+    publication order; a delivery beyond the cap becomes MONTHLY_CAPPED. WeCom does not
+    document how it meets the daily cap: a moment hidden by the monthly cap still took its
+    daily slot here (the daily cap is decided first)."""
+    first_slot: dict[int, int] = {}
+    rows = []
+    for p in planned:
+        first_slot.setdefault(p.variant.moment_id, p.slot)
+        cap = p.rules.enterprise_monthly_cap
+        if cap and p.variant.moment.mode == Moment.Mode.ENTERPRISE:
+            month = p.day.replace(day=1)
+            month_end = (month + dt.timedelta(days=32)).replace(day=1)
+            rows.append((p.slot, month, month_end, cap, first_slot[p.variant.moment_id]))
+    if not rows:
+        return
+    cursor.executemany("INSERT INTO fc_month VALUES (%s, %s, %s, %s, %s)", rows)
+    delivery, post = _table(Delivery), _table(Post)
+    ours = ", ".join(["%s"] * len(our_moment_ids)) or "NULL"
+    cursor.execute(
+        f"""
+        UPDATE fc_row SET outcome = {MONTHLY_CAPPED} WHERE EXISTS (
+            SELECT 1 FROM (
+                SELECT hit.slot, hit.associate_id, hit.customer_id
+                FROM (
+                    SELECT r.slot, r.associate_id, r.customer_id, m.month, m.monthly_cap,
+                           DENSE_RANK() OVER (PARTITION BY r.customer_id, m.month ORDER BY m.moment_order) AS n
+                    FROM fc_row r JOIN fc_month m ON m.slot = r.slot
+                    WHERE r.outcome = {DELIVERED}
+                ) hit
+                LEFT JOIN (
+                    SELECT d.customer_id, m.month, COUNT(DISTINCT d.post_id) AS seen
+                    FROM (SELECT DISTINCT month, month_end FROM fc_month) m
+                    JOIN {delivery} d ON d.day >= m.month AND d.day < m.month_end
+                    JOIN {post} p ON p.id = d.post_id AND p.kind = {Post.Kind.ENTERPRISE}
+                    WHERE (d.moment_id IS NULL OR d.moment_id NOT IN ({ours}))
+                      AND d.customer_id IN (SELECT customer_id FROM fc_row)
+                    GROUP BY d.customer_id, m.month
+                ) before ON before.customer_id = hit.customer_id AND before.month = hit.month
+                WHERE hit.n + COALESCE(before.seen, 0) > hit.monthly_cap
+            ) over_cap
+            WHERE over_cap.slot = fc_row.slot AND over_cap.associate_id = fc_row.associate_id
+              AND over_cap.customer_id = fc_row.customer_id)
+        """,
+        our_moment_ids,
+    )
+
+
 def _analyze(cursor, *tables: str) -> None:
     """Statistics for the scratch tables (never analysed automatically): without them the
     planner guesses their sizes and picks nested loops over millions of rows."""
@@ -232,7 +290,7 @@ def _analyze(cursor, *tables: str) -> None:
 
 
 def _drop_scratch(cursor) -> None:
-    for name in ("fc_sender", "fc_tag", "fc_row"):
+    for name in ("fc_sender", "fc_tag", "fc_row", "fc_month"):
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -244,6 +302,7 @@ def _run(moments: list[Moment], read) -> object:
             _fill_senders(cursor, planned)
             _analyze(cursor, "fc_sender", "fc_tag")
             _decide(cursor, [m.pk for m in moments])
+            _monthly_cap(cursor, planned, [m.pk for m in moments])
             _analyze(cursor, "fc_row")
             return read(cursor, planned)
         finally:
@@ -283,7 +342,8 @@ def _summary(cursor, planned: list[Planned]) -> Forecast:
                    SUM(CASE WHEN outcome = {DELIVERED} THEN 1 ELSE 0 END),
                    COUNT(DISTINCT CASE WHEN outcome = {DELIVERED} THEN customer_id END),
                    SUM(CASE WHEN outcome = {CAPPED} THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN outcome = {UNREACHABLE} THEN 1 ELSE 0 END)
+                   SUM(CASE WHEN outcome = {UNREACHABLE} THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN outcome = {MONTHLY_CAPPED} THEN 1 ELSE 0 END)
             FROM fc_row WHERE ours = 1 GROUP BY slot"""
     )
     counted = {row[0]: row[1:] for row in cursor.fetchall()}
@@ -293,7 +353,7 @@ def _summary(cursor, planned: list[Planned]) -> Forecast:
         line = VariantDay(variant_id=p.variant.pk, moment_id=p.variant.moment_id, day=p.day)
         if p.slot in counted:
             (line.associates, line.audience, line.audience_contacts, line.deliveries, line.reach, line.cap_loss,
-             line.verification_loss) = (int(n or 0) for n in counted[p.slot])  # fmt: skip
+             line.verification_loss, line.monthly_cap_loss) = (int(n or 0) for n in counted[p.slot])  # fmt: skip
         forecast.variants.append(line)
 
     delivery, contact = _table(Delivery), _table(Contact)

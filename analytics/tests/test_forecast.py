@@ -206,3 +206,31 @@ def test_an_empty_audience_forecasts_zeros(shop):
     assert (result.reach, result.contacts, result.deliveries, result.reach_rate) == (0, 0, 0, 0.0)
     assert result.variants[0].audience == 0
     assert forecast.forecast_moments([]).variants == []
+
+
+def test_the_enterprise_monthly_cap_when_the_rules_turn_it_on(shop):
+    """Off by default. On (4 a month): a customer's 5th enterprise moment of the month is
+    hidden, counting the enterprise moments already delivered that month (not personal
+    posts, not associate-shared moments); a new month starts again."""
+    (anna,) = _customers(shop["lily"], 1)
+    campaign = cf.campaign(shop["owner"])
+    days = [DAY + dt.timedelta(days=n) for n in range(4)]  # Feb 10-13
+    moments = [_moment(campaign, _at(day, 10), associates=[shop["lily"]]) for day in days]
+    shared = _moment(campaign, _at(DAY, 12), associates=[shop["lily"]])  # associate-shared: a personal post
+    march = _moment(campaign, _at(dt.date(2027, 3, 1), 10), associates=[shop["lily"]])
+    Moment.objects.filter(pk__in=[m.pk for m in (*moments, march)]).update(mode=Moment.Mode.ENTERPRISE)
+    moments = list(Moment.objects.filter(pk__in=[m.pk for m in moments]).order_by("publish_at"))
+    march.refresh_from_db()
+    planned = [*moments, shared, march]
+    assert forecast.forecast_moments(planned).monthly_cap_loss == 0  # off
+    PlatformRules.objects.create(effective_from=dt.date(2027, 1, 1), enterprise_monthly_cap=4)
+    result = forecast.forecast_moments(planned)
+    assert result.monthly_cap_loss == 0 and result.deliveries == 6  # 4 enterprise in February, 1 shared, 1 in March
+    # An enterprise moment already delivered on Feb 2 and a personal post: the 4th planned one is now the 5th.
+    for n, kind in enumerate((Post.Kind.ENTERPRISE, Post.Kind.PERSONAL)):
+        post = Post.objects.create(wecom_moment_id=f"earlier-{n}", kind=kind, created_at=_at(dt.date(2027, 2, 2), 9))
+        Delivery.objects.create(post=post, associate=shop["lily"], customer=anna, day=dt.date(2027, 2, 2))
+    result = forecast.forecast_moments(planned)
+    lost = {line.moment_id: line.monthly_cap_loss for line in result.variants}
+    assert lost == {moments[0].pk: 0, moments[1].pk: 0, moments[2].pk: 0, moments[3].pk: 1, shared.pk: 0, march.pk: 0}
+    assert result.deliveries == 5
