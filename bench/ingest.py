@@ -20,9 +20,9 @@ COPY of the same rows (PostgreSQL).
    ``COPY … FROM STDIN`` (same indexes and constraints).
 
 ``--days``: how many of the campaign's days are ingested, from the first. The default is
-the first day only (its 2 moments, 3 posts: ~10M rows at full size): at about 10 ms a
-page, all 5 days (150,000 pages, ~52M rows) would take about half an hour, too long for
-``make bench``; ``--days 5`` runs it.
+the first day only (its 2 moments, 3 posts: 9.6M rows at full size): at the measured
+~17 ms a page, all 5 days (150,000 pages, ~48M rows) would take about 45 minutes, too
+long for ``make bench``; ``--days 5`` runs it.
 
     python bench/ingest.py [--associates 10000] [--contacts-per-associate 500] [--days 1] [--smoke]
 """
