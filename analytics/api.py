@@ -68,13 +68,12 @@ def _forecast_out(result: forecast.Forecast) -> dict:
         "deliveries": result.deliveries,
         "cap_loss": result.cap_loss,
         "verification_loss": result.verification_loss,
+        "monthly_cap_loss": result.monthly_cap_loss,
         "duplicate_exposure": result.duplicate_exposure,
         "verify": {"accounts": result.verify_accounts, "more_customers": result.verify_gain},
         "variants": [
             {
-                **asdict(v),
-                "variant_id": None,
-                "moment_id": None,
+                **{k: value for k, value in asdict(v).items() if k not in ("variant_id", "moment_id")},
                 "variant": str(variants[v.variant_id]),
                 "moment": moment(v.moment_id),
             }
@@ -102,19 +101,13 @@ def _forecast_out(result: forecast.Forecast) -> dict:
     }
 
 
-def _cleaned(out: dict) -> dict:
-    for row in out["variants"]:
-        row.pop("variant_id"), row.pop("moment_id")
-    return out
-
-
 class CampaignForecast(APIView):
     permission_classes = [IsAuthenticated, ReadsCampaigns]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Reach forecast of a campaign")
     def get(self, request, public_id):
         campaign = get_object_or_404(Campaign, public_id=public_id)
-        return Response(_cleaned(_forecast_out(forecast.forecast_campaign(campaign))))
+        return Response(_forecast_out(forecast.forecast_campaign(campaign)))
 
 
 class MomentsIn(serializers.Serializer):
@@ -130,7 +123,7 @@ class MomentsForecast(APIView):
     def post(self, request):
         data = MomentsIn(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(_cleaned(_forecast_out(forecast.forecast_moments(data.validated_data["moments"]))))
+        return Response(_forecast_out(forecast.forecast_moments(data.validated_data["moments"])))
 
 
 # --- results -------------------------------------------------------------------------------------

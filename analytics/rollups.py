@@ -31,6 +31,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from django.db import connection, transaction
+from django.db.models import Count, Sum
 
 from analytics.models import (
     AssociateDay,
@@ -196,8 +197,6 @@ def campaign_compute(campaign_id: int) -> None:
             f"JOIN {moment} m ON m.id = d.moment_id WHERE m.campaign_id = %s GROUP BY m.campaign_id, d.customer_id",
             [campaign_id],
         )
-    from django.db.models import Count, Sum
-
     days = AssociateDay.objects.filter(campaign_id=campaign_id).aggregate(
         deliveries=Sum("deliveries"), cap_loss=Sum("cap_loss"), verification_loss=Sum("verification_loss"),
         likes=Sum("likes"), comments=Sum("comments"),
