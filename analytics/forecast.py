@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from analytics.models import Delivery, Post
-from analytics.rules import Rules, local_day
+from analytics.rules import Rules, local_day, ranked_contacts_sql
 from campaigns.models import Moment, PublishTask, State, Variant
 from staff.models import Associate, AssociateDepartment, Contact, ContactTag, Department
 
@@ -189,18 +189,12 @@ def _fill_senders(cursor, planned: list[Planned]) -> None:
 
 def _decide(cursor, our_moment_ids: list[int]) -> None:
     """fc_row: the outcome of every planned (variant, associate, customer)."""
-    contact, contact_tag, associate, delivery = _table(Contact), _table(ContactTag), _table(Associate), _table(Delivery)
+    contact_tag, delivery = _table(ContactTag), _table(Delivery)
     ours = ", ".join(["%s"] * len(our_moment_ids)) or "NULL"
     cursor.execute(
         f"""
         CREATE TEMPORARY TABLE fc_row AS
-        WITH ranked_contact AS (
-            SELECT c.id, c.associate_id, c.customer_id,
-                   CASE WHEN a.is_verified THEN 0
-                        ELSE ROW_NUMBER() OVER (PARTITION BY c.associate_id ORDER BY c.added_at, c.id) END AS n
-            FROM {contact} c JOIN {associate} a ON a.id = c.associate_id
-            WHERE c.is_active AND c.associate_id IN (SELECT associate_id FROM fc_sender)
-        ),
+        WITH ranked_contact AS ({ranked_contacts_sql("SELECT associate_id FROM fc_sender")}),
         candidate AS (
             SELECT s.slot, s.ours, s.associate_id, rc.customer_id, s.day, s.feed_cap,
                    CASE WHEN rc.n <= s.reach_limit THEN 1 ELSE 0 END AS reachable

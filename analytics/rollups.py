@@ -42,9 +42,9 @@ from analytics.models import (
     Engagement,
     RollupMark,
 )
-from analytics.rules import rules_for
+from analytics.rules import ranked_contacts_sql, rules_for
 from campaigns.models import Moment, PublishTask, Variant
-from staff.models import Associate, AssociateDepartment, Contact, ContactTag, Department
+from staff.models import AssociateDepartment, Contact, ContactTag, Department
 
 ASSOCIATE_DAY, DEPARTMENT_DAY, CAMPAIGN = "associate_day", "department_day", "campaign"
 STATS = (ASSOCIATE_DAY, DEPARTMENT_DAY, CAMPAIGN)
@@ -93,7 +93,7 @@ def associate_day_compute(day: dt.date) -> None:
     rules = rules_for(day)
     start, end = _day_bounds(day)
     delivery, moment, engagement = _table(Delivery), _table(Moment), _table(Engagement)
-    task, variant, contact, associate = _table(PublishTask), _table(Variant), _table(Contact), _table(Associate)
+    task, variant = _table(PublishTask), _table(Variant)
     contact_tag, audience_tag = _table(ContactTag), _table(Variant.audience_tags.through)
     target = _table(AssociateDay)
     with connection.cursor() as cursor:
@@ -107,13 +107,7 @@ def associate_day_compute(day: dt.date) -> None:
                 FROM {task} t JOIN {moment} m ON m.id = t.moment_id JOIN {variant} v ON v.id = t.variant_id
                 WHERE t.state = 'published' AND t.published_at >= %s AND t.published_at < %s
             ),
-            ranked_contact AS (
-                SELECT c.id, c.associate_id, c.customer_id,
-                       CASE WHEN a.is_verified THEN 0
-                            ELSE ROW_NUMBER() OVER (PARTITION BY c.associate_id ORDER BY c.added_at, c.id) END AS n
-                FROM {contact} c JOIN {associate} a ON a.id = c.associate_id
-                WHERE c.is_active AND c.associate_id IN (SELECT associate_id FROM task)
-            ),
+            ranked_contact AS ({ranked_contacts_sql("SELECT associate_id FROM task")}),
             missed AS (
                 SELECT t.associate_id, t.campaign_id, rc.customer_id, rc.n
                 FROM task t JOIN ranked_contact rc ON rc.associate_id = t.associate_id

@@ -46,3 +46,22 @@ def local_day(at: dt.datetime) -> tuple[dt.date, Rules]:
 
     rules = rules_for(timezone.localdate(at))
     return at.astimezone(rules.zone).date(), rules
+
+
+def ranked_contacts_sql(senders: str) -> str:
+    """The SELECT of the active contacts of the associates in ``senders`` (a subquery
+    yielding ``associate_id``) with ``n``, their rank by added time (then id) when the
+    associate is unverified, 0 when verified: a contact is reachable iff ``n`` is within
+    the unverified reach limit (DESIGN.md §4). One text for the forecast and the roll-ups."""
+    from django.db import connection
+
+    from staff.models import Associate, Contact
+
+    contact = connection.ops.quote_name(Contact._meta.db_table)
+    associate = connection.ops.quote_name(Associate._meta.db_table)
+    return (
+        "SELECT c.id, c.associate_id, c.customer_id, CASE WHEN a.is_verified THEN 0 "
+        "ELSE ROW_NUMBER() OVER (PARTITION BY c.associate_id ORDER BY c.added_at, c.id) END AS n "
+        f"FROM {contact} c JOIN {associate} a ON a.id = c.associate_id "
+        f"WHERE c.is_active AND c.associate_id IN ({senders})"
+    )
