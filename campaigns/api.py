@@ -174,7 +174,7 @@ class CallToActionIn(serializers.ModelSerializer):
     def validate(self, data):
         needs = {
             "discount": ("url", "expires_at"), "voucher": ("code",), "tier_offer": ("tier",),
-            "group_qr": ("group_name",), "link": ("url",),
+            "group_qr": ("group_name", "url"), "link": ("url",),
         }[data["kind"]]  # fmt: skip
         missing = {name: "This kind of call to action needs it." for name in needs if not data.get(name)}
         if missing:

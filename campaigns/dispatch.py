@@ -31,7 +31,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import rules
+from campaigns import links, rules
 from campaigns.models import Moment, PublishTask, State, Variant
 from campaigns.services import WorkflowError, campaign_state_refresh, moment_transition
 from staff.models import Associate
@@ -416,11 +416,12 @@ def _media_id(asset, client) -> str:
     return media_id
 
 
-def wecom_attachments(variant: Variant, client) -> list[dict]:
+def wecom_attachments(variant: Variant, client, *, link_url: str = "") -> list[dict]:
+    """The attachments of ``add_moment_task``; ``link_url``: the link attachment's short URL (campaigns.links)."""
     if variant.video_id:
         return [{"msgtype": "video", "video": {"media_id": _media_id(variant.video, client)}}]
     if variant.link_url:
-        link = {"title": variant.link_title, "url": variant.link_url}
+        link = {"title": variant.link_title, "url": link_url or variant.link_url}
         if variant.link_cover_id:
             link["media_id"] = _media_id(variant.link_cover, client)
         return [{"msgtype": "link", "link": link}]
@@ -428,9 +429,11 @@ def wecom_attachments(variant: Variant, client) -> list[dict]:
     return [{"msgtype": "image", "image": {"media_id": _media_id(photo, client)}} for photo in photos]
 
 
-def _publish_claim(task: PublishTask, copy: str | None, *, now: dt.datetime, via: str) -> str | None:
-    """Checks, then the claim (→ publish_requested); returns the text to post, or None when
-    it was already requested (a second click changes nothing)."""
+def _publish_claim(task: PublishTask, copy: str | None, *, now: dt.datetime,
+                   via: str) -> tuple[str, links.PostedLinks] | None:  # fmt: skip
+    """Checks, then the claim (→ publish_requested); returns the text to post and the associate's
+    short links (created here if need be), or None when it was already requested (a second click
+    changes nothing)."""
     moment, variant = task.moment, task.variant
     if moment.state == State.CANCELLED or task.state == PublishTask.State.CANCELLED:
         raise PublishRefused("cancelled")
@@ -439,7 +442,8 @@ def _publish_claim(task: PublishTask, copy: str | None, *, now: dt.datetime, via
     if moment.expires_at <= now:
         raise PublishRefused("expired")
     text = copy if (variant.allow_personal_touch and copy is not None) else variant.copy
-    posted = rules.posted_text(text, variant_hashtags(variant))
+    tracked = links.posted_links(variant, associate=task.associate)
+    posted = rules.posted_text(text, variant_hashtags(variant), tracked.cta_line)
     if len(posted) > rules.COPY_MAX_CHARS:
         raise PublishRefused("too long")
     claimable = [PublishTask.State.NOTIFIED, PublishTask.State.OPENED, PublishTask.State.PENDING]
@@ -449,7 +453,7 @@ def _publish_claim(task: PublishTask, copy: str | None, *, now: dt.datetime, via
         edited_copy=text if text != variant.copy else "",
         via=via,
     )
-    return posted if claimed else None
+    return (posted, tracked) if claimed else None
 
 
 def variant_hashtags(variant: Variant) -> list[str]:
@@ -470,13 +474,15 @@ def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt
     for them. Returns False when it was already requested (a second click changes nothing).
     The task becomes ``published`` only when WeCom confirms it, never here."""
     now = now or timezone.now()
-    posted = _publish_claim(task, copy, now=now, via=PublishTask.Via.SERVER)
-    if posted is None:
+    claimed = _publish_claim(task, copy, now=now, via=PublishTask.Via.SERVER)
+    if claimed is None:
         return False
+    posted, tracked = claimed
     variant = task.variant
     # No transaction is held across the WeCom calls (uploads, task creation).
     try:
-        jobid = client.add_moment_task(text=posted, attachments=wecom_attachments(variant, client),
+        jobid = client.add_moment_task(text=posted,
+                                       attachments=wecom_attachments(variant, client, link_url=tracked.attachment_url),
                                        visible_range=visible_range(variant, [task.associate.userid]))  # fmt: skip
     except (TransientError, PermanentError) as error:
         PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED).update(
@@ -493,13 +499,14 @@ def publish_task_share(*, task: PublishTask, copy: str | None, public_url: str,
     ``shareToExternalMoments`` with what this returns (text and attachments; photos by
     URL). None when it was already requested. Confirmed like any post: by WeCom."""
     now = now or timezone.now()
-    posted = _publish_claim(task, copy, now=now, via=PublishTask.Via.JSSDK)
-    if posted is None:
+    claimed = _publish_claim(task, copy, now=now, via=PublishTask.Via.JSSDK)
+    if claimed is None:
         return None
+    posted, tracked = claimed
     variant = task.variant
     base = public_url.rstrip("/")
     if variant.link_url:
-        link = {"title": variant.link_title, "url": variant.link_url}
+        link = {"title": variant.link_title, "url": tracked.attachment_url or variant.link_url}
         if variant.link_cover_id:
             link["imgUrl"] = base + variant.link_cover.file.url
         attachments = [{"msgtype": "link", "link": link}]
@@ -577,16 +584,20 @@ def _confirm_shared(*, client, now: dt.datetime) -> int:
     """Posts shared through the JS-SDK are the member's own moments: find each in
     ``get_moment_list`` (personal, by this creator, since the click, same text)."""
     confirmed = 0
-    shared = (
+    shared = list(
         PublishTask.objects.filter(state=PublishTask.State.PUBLISH_REQUESTED, via=PublishTask.Via.JSSDK)
-        .select_related("associate", "variant")
+        .select_related("associate", "variant__cta")
         .order_by("publish_requested_at", "id")[:CONFIRM_BATCH]
     )
     hashtags: dict[int, list[str]] = {}  # per variant, not per task
+    # The associates' call-to-action lines as posted (their short links), in one query.
+    cta_lines = links.cta_lines_known((task.variant, task.associate_id) for task in shared)
     for task in shared:
         if task.variant_id not in hashtags:
             hashtags[task.variant_id] = variant_hashtags(task.variant)
-        text = rules.posted_text(task.edited_copy or task.variant.copy, hashtags[task.variant_id])
+        # A call to action without a URL has no link: its line is the same for everyone.
+        cta_line = cta_lines.get((task.variant_id, task.associate_id)) or links.cta_line(task.variant.cta)
+        text = rules.posted_text(task.edited_copy or task.variant.copy, hashtags[task.variant_id], cta_line)
         start = int(task.publish_requested_at.timestamp()) - 60
         end = min(int(now.timestamp()) + 1, start + 30 * 86400)  # whole seconds: this one included
         found = next((item["moment_id"] for page in client.moment_list_pages(start_time=start, end_time=end,

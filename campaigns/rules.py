@@ -2,8 +2,9 @@
 services. Each problem is a plain message on the field a person must fix.
 
 Limits from wecom-api.md §1.2: copy ≤ 2000 characters (the posted text is the
-copy followed by its hashtags), ≤ 9 images, or 1 video, or 1 link (title ≤ 64
-bytes, counted as UTF-8 as WeCom counts bytes), never mixed, and not all empty.
+copy, the call to action's line and the hashtags), ≤ 9 images, or 1 video, or 1
+link (title ≤ 64 bytes, counted as UTF-8 as WeCom counts bytes), never mixed, and
+not all empty. Links posted are tracked (campaigns.links): only http and https.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from campaigns import links
 from campaigns.models import COPY_MAX_CHARS, LINK_TITLE_MAX_BYTES, MAX_HASHTAGS, MAX_IMAGES, CallToAction
 
 HASHTAG_MAX_CHARS = 32
@@ -38,11 +40,11 @@ def hashtag_normalise(raw: str) -> str:
     return text
 
 
-def posted_text(copy: str, hashtags: Iterable[str]) -> str:
-    """The text WeCom receives: the copy, then the hashtags on their own line."""
+def posted_text(copy: str, hashtags: Iterable[str], cta_line: str = "") -> str:
+    """The text WeCom receives: the copy, then the call to action's line (campaigns.links.cta_line),
+    then the hashtags, each on its own line."""
     tags = " ".join(f"#{tag}" for tag in hashtags)
-    copy = (copy or "").rstrip()
-    return f"{copy}\n{tags}" if copy and tags else copy or tags
+    return "\n".join(part for part in ((copy or "").rstrip(), cta_line, tags) if part)
 
 
 def forbidden_found(texts: Iterable[str], words: Iterable[str]) -> list[str]:
@@ -109,8 +111,13 @@ def variant_errors(content: VariantContent, window: Window, *, forbidden: Iterab
     def add(name: str, message: str) -> None:
         errors.setdefault(name, []).append(message)
 
-    text = posted_text(content.copy, content.hashtags)
-    if len(text) > COPY_MAX_CHARS:
+    # The call to action's line counts with a short URL of the real length: what is approved fits when posted.
+    cta_line = links.cta_line(content.cta, links.short_url_sample() if links.cta_target(content.cta) else "")
+    text = posted_text(content.copy, content.hashtags, cta_line)
+    if len(text) > COPY_MAX_CHARS and cta_line:
+        add("copy", _("The copy with its call to action and hashtags is %(n)s characters; WeCom takes at most "
+                      "%(max)s.") % {"n": len(text), "max": COPY_MAX_CHARS})  # fmt: skip
+    elif len(text) > COPY_MAX_CHARS:
         add("copy", _("The copy with its hashtags is %(n)s characters; WeCom takes at most %(max)s.")
             % {"n": len(text), "max": COPY_MAX_CHARS})  # fmt: skip
     if len(content.hashtags) > MAX_HASHTAGS:
@@ -130,6 +137,8 @@ def variant_errors(content: VariantContent, window: Window, *, forbidden: Iterab
     if has_link:
         if not content.link_url:
             add("link_url", _("A link needs its URL."))
+        elif not links.trackable(content.link_url):
+            add("link_url", _("A link's URL must start with http:// or https://."))
         if not content.has_link_cover:
             add("link_cover", _("A link needs a cover image from the media library."))
         title_bytes = len((content.link_title or "").encode())
@@ -145,6 +154,10 @@ def variant_errors(content: VariantContent, window: Window, *, forbidden: Iterab
         add("target_departments", _("Choose the departments or associates who will publish this variant."))
 
     cta = content.cta
+    if cta is not None and cta.url and not links.trackable(cta.url):
+        add("cta", _("The call to action's URL must start with http:// or https://."))
+    if cta is not None and cta.kind == CallToAction.Kind.GROUP_QR and not cta.url:
+        add("cta", _("The group QR code needs the URL that joins the group: each associate's QR code opens it."))
     if cta is not None and cta.expires_at is not None and window.publish_at and window.expires_at:
         # The offer must run while the moment can be seen: inside its window.
         if cta.expires_at <= window.publish_at:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from campaigns import rules
+from campaigns import links, rules
 from campaigns.models import ForbiddenWord, MediaAsset, Moment, State, Variant
 
 
@@ -33,9 +33,11 @@ class Preview:
     link_url: str
     link_cover: MediaAsset | None
     cta: object
+    cta_line: str  # the call to action's line of the posted text (campaigns.links.cta_line)
     publish_at: dt.datetime | None
     forbidden: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)  # the whole forbidden list, for the live preview
+    qr_code: str = ""  # a group QR code's short link code (the associate's page shows and offers the QR code)
 
     @property
     def grid(self) -> int:
@@ -52,8 +54,13 @@ def highlight(text: str, words: list[str]) -> SafeString:
     return mark_safe(html.replace("\n", "<br>"))  # noqa: S308 - escaped above, only <mark> and <br> added
 
 
-def variant_preview(variant: Variant) -> Preview:
+def variant_preview(variant: Variant, *, tracked: links.PostedLinks | None = None) -> Preview:
+    """``tracked``: the short links of the associate who will post it (their page); without them the
+    call to action's line shows a sample short URL of the same length (the admin's previews)."""
     words = forbidden_words()
+    if tracked is None:
+        sample = links.short_url_sample() if links.cta_target(variant.cta) else ""
+        tracked = links.PostedLinks(cta_line=links.cta_line(variant.cta, sample))
     hashtags = [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
     author = variant.target_associates.order_by("name").first()
     content = [variant.copy, *hashtags, variant.link_title, variant.cta.label if variant.cta else ""]
@@ -68,9 +75,11 @@ def variant_preview(variant: Variant) -> Preview:
         link_url=variant.link_url,
         link_cover=variant.link_cover,
         cta=variant.cta,
+        cta_line=tracked.cta_line,
         publish_at=variant.moment.publish_at if variant.moment_id else None,
         forbidden=rules.forbidden_found(content, words),
         words=words,
+        qr_code=tracked.qr_code,
     )
 
 

@@ -1,17 +1,22 @@
 """The associate's one-click page (DESIGN.md §5.4): phone-first, no JS framework.
 GET shows the moment as customers will see it; POST (CSRF) asks WeCom to
-create the moment task for this associate. Bad links get a clear page."""
+create the moment task for this associate. Bad links get a clear page.
+
+Customers' short links (DESIGN.md §5.5, campaigns.links): ``/go/<code>`` counts a
+click and redirects, its QR code is ``/go/<code>/qr.png`` or ``.svg``; unknown or
+malformed codes get a friendly 404 page."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from campaigns import dispatch, selectors
+from campaigns import dispatch, links, selectors
 from campaigns.models import Moment, PublishTask, State
 from campaigns.opener import ASK_AGAIN, OpenerRefused, opener_check
 from wecom import jssdk as wecom_jssdk
@@ -63,7 +68,9 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
                 jssdk = wecom_jssdk.agent_config(client=client, url=request.build_absolute_uri())
         except WeComError:
             jssdk = None  # no ticket now: the Publish button takes the server path
-    preview = selectors.variant_preview(task.variant)
+    # The short links this associate posts (the moment's own in enterprise mode, where WeCom posts one content).
+    tracked = links.posted_links(task.variant, associate=None if enterprise else task.associate)
+    preview = selectors.variant_preview(task.variant, tracked=tracked)
     preview.author_name, preview.author_avatar = task.associate.name, task.associate.avatar
     context = {
         "task": task,
@@ -123,3 +130,45 @@ def my_tasks(request: HttpRequest, token: str) -> HttpResponse:
              for task in dispatch.my_open_tasks(associate)]  # fmt: skip
     context = {"associate": associate, "tasks": tasks, "slots_left": dispatch.feed_slots_left(associate.pk)}
     return render(request, "campaigns/my_tasks.html", context)
+
+
+# --- customers' short links -------------------------------------------------------------------------------
+QR_MAX_AGE = 24 * 3600  # a code's QR code never changes (it encodes the code's short URL)
+
+
+@require_http_methods(["GET", "HEAD"])
+def go_missing(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """An unknown or malformed short link: a page that says so, never an error."""
+    return render(request, "campaigns/go_missing.html", status=404)
+
+
+@never_cache  # every tap must reach us to be counted
+@require_http_methods(["GET", "HEAD"])
+def go(request: HttpRequest, code: str) -> HttpResponse:
+    """Count the click (GET only, and not a link previewer's) and redirect to the link's target.
+    Two queries: the link, and the click's INSERT."""
+    link = links.tracked_link_get(code)
+    if link is None or not links.trackable(link.target_url):
+        return go_missing(request)
+    if request.method == "GET":
+        links.link_click_record(link=link, user_agent=request.headers.get("User-Agent", ""))
+    response = HttpResponseRedirect(link.target_url)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def go_qr(request: HttpRequest, code: str, kind: str) -> HttpResponse:
+    """The QR code of a short link (a group QR code: scans are counted like taps); ``?download=1``
+    offers it as a file."""
+    link = links.tracked_link_get(code)
+    if link is None:
+        return go_missing(request)
+    if kind == "svg":
+        response = HttpResponse(links.group_qr_svg(link=link), content_type="image/svg+xml")
+    else:
+        response = HttpResponse(links.group_qr_png(link=link), content_type="image/png")
+    response["Cache-Control"] = f"public, max-age={QR_MAX_AGE}"
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="group-qr-{link.code}.{kind}"'
+    return response

@@ -66,7 +66,8 @@ class CallToActionForm(forms.ModelForm):
                                          "expires_at": _("A limited-time discount needs its end time.")},
             CallToAction.Kind.VOUCHER: {"code": _("A voucher needs its code.")},
             CallToAction.Kind.TIER_OFFER: {"tier": _("Choose the tier this offer is for.")},
-            CallToAction.Kind.GROUP_QR: {"group_name": _("Name the customer group the QR code joins.")},
+            CallToAction.Kind.GROUP_QR: {"group_name": _("Name the customer group the QR code joins."),
+                                         "url": _("A group QR code needs the URL that joins the group.")},
             CallToAction.Kind.LINK: {"url": _("A tracked link needs its URL.")},
         }.get(kind, {})  # fmt: skip
         for name, message in needs.items():

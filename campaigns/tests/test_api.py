@@ -126,6 +126,10 @@ def test_a_cta_missing_what_its_kind_needs_is_refused(api, marketing_admin):
     _as(api, marketing_admin)
     response = api.post(reverse("api:cta-list"), {"kind": "voucher", "label": "领券"}, format="json")
     assert response.status_code == 400 and "code" in response.json()
+    # a group QR code's short link must lead somewhere: the URL that joins the group
+    response = api.post(reverse("api:cta-list"), {"kind": "group_qr", "label": "进群", "group_name": "玫瑰会员群"},
+                        format="json")  # fmt: skip
+    assert response.status_code == 400 and "url" in response.json()
     assert not CallToAction.objects.exists()
 
 

@@ -115,6 +115,37 @@ def test_the_posted_text_puts_hashtags_on_their_own_line():
     assert rules.posted_text("玫瑰上新", []) == "玫瑰上新"
 
 
+def test_the_call_to_action_is_a_line_between_the_copy_and_the_hashtags():
+    line = "👉 立即查看 https://m.example.com/go/Ab3dE6gH9k"
+    assert rules.posted_text("玫瑰上新", ["情人节"], line) == f"玫瑰上新\n{line}\n#情人节"
+    assert rules.posted_text("", [], line) == line
+
+
+def test_the_call_to_action_line_counts_toward_the_length_with_a_real_short_url(settings):
+    settings.MOMENTS_PUBLIC_URL = "https://moments.example.com"
+    cta = CallToAction(kind="link", label="立即查看", url="https://brand.example.com/a-very-long-landing-page")
+    line = "👉 立即查看 https://moments.example.com/go/" + "·" * 10  # as long as the short URL it will post
+    room = 2000 - len("\n" + line + "\n#情人节")
+    assert errors(copy="爱" * room, hashtags=["情人节"], cta=cta) == {}
+    found = errors(copy="爱" * (room + 1), hashtags=["情人节"], cta=cta)
+    assert "2001 characters" in found["copy"][0] and "call to action" in found["copy"][0]
+
+
+def test_a_voucher_posts_its_code_and_counts_it():
+    voucher = CallToAction(kind="voucher", label="领券", code="LOVE520")
+    assert errors(copy="爱" * (2000 - len("\n领券: LOVE520")), cta=voucher) == {}
+    assert "copy" in errors(copy="爱" * (2001 - len("\n领券: LOVE520")), cta=voucher)
+
+
+def test_tracked_urls_are_http_or_https_and_a_group_qr_code_needs_one():
+    assert "http://" in errors(cta=CallToAction(kind="link", label="看看", url="ftp://b.example.com/x"))["cta"][0]
+    bad_link = errors(copy="", link_url="ftp://b.example.com", has_link_cover=True)
+    assert "https://" in bad_link["link_url"][0]
+    no_url = CallToAction(kind="group_qr", label="进群", group_name="玫瑰会员群")
+    assert "joins the group" in errors(cta=no_url)["cta"][0]
+    assert errors(cta=CallToAction(kind="group_qr", label="进群", url="https://work.weixin.qq.com/gm/abc")) == {}
+
+
 def test_forbidden_words_match_whatever_the_width_or_case():
     assert rules.forbidden_found(["ＢＥＳＴ price", "ok"], ["best", "国家级", ""]) == ["best"]
 
