@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -22,6 +23,7 @@ COPY_MAX_CHARS = 2000  # wecom-api.md §1.2: text.content
 LINK_TITLE_MAX_BYTES = 64  # wecom-api.md §1.2: link.title
 MAX_IMAGES = 9  # wecom-api.md §1.2: up to 9 images, or 1 video, or 1 link — never mixed
 MAX_HASHTAGS = 10  # a house rule: more reads as spam in a feed
+WELCOME_TEXT_MAX_BYTES = 4000  # send_welcome_msg text.content (docs/wecom-contact-way.md)
 
 
 class State(models.TextChoices):
@@ -179,6 +181,16 @@ class CallToAction(models.Model):
         return f"{self.get_kind_display()}: {self.label}"
 
 
+def validate_welcome_text(value: str) -> None:
+    size = len(value.encode())
+    if size > WELCOME_TEXT_MAX_BYTES:
+        raise ValidationError(
+            _("The welcome message is %(size)s bytes; WeCom takes at most %(limit)s (about 1,333 Chinese characters)."),
+            code="welcome_too_long",
+            params={"size": size, "limit": WELCOME_TEXT_MAX_BYTES},
+        )
+
+
 class Campaign(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=128)
@@ -190,6 +202,11 @@ class Campaign(models.Model):
     )
     # The least advanced state among its moments (services keep it in step).
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.DRAFT)
+    welcome_text = models.TextField(
+        _("welcome message"), blank=True, validators=[validate_welcome_text],
+        help_text=_("Sent to a customer who adds an associate through the campaign's QR code. "
+                    "Empty: no welcome message."),
+    )  # fmt: skip
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -489,3 +506,155 @@ class EnterpriseTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.variant_id}/{self.chunk} ({self.state})"
+
+
+class TrackedLink(models.Model):
+    """A short link ``/go/<code>`` standing for one URL a moment posts (its link attachment, its call to
+    action, or the call to action's group QR code), per (moment, associate): each associate posts their own
+    code, so a click says whose post it came from (DESIGN.md §5.5).
+
+    In an enterprise moment WeCom posts one content for all its senders (``add_moment_task``), so there is
+    one link per moment with no associate: its clicks are attributed to the moment only."""
+
+    class Purpose(models.TextChoices):
+        ATTACHMENT = "attachment", _("Link attachment")
+        CTA = "cta", _("Call to action")
+        GROUP_QR = "group_qr", _("Group QR code")
+
+    # Random (campaigns.links.code_new), never sequential: a code cannot be guessed from another.
+    code = models.CharField(_("code"), max_length=16, unique=True, editable=False)
+    moment = models.ForeignKey(Moment, verbose_name=_("moment"), on_delete=models.CASCADE,
+                               related_name="tracked_links")  # fmt: skip
+    associate = models.ForeignKey(
+        Associate, verbose_name=_("associate"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    target_url = models.URLField(_("target URL"), max_length=1024)
+    purpose = models.CharField(_("purpose"), max_length=16, choices=Purpose.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tracked link")
+        verbose_name_plural = _("tracked links")
+        ordering = ["moment", "associate", "id"]
+        constraints = [
+            # One code per (moment, associate, URL). NULLs are distinct in a unique index, so the
+            # enterprise case (no associate) needs its own partial constraint.
+            models.UniqueConstraint(
+                fields=["moment", "associate", "target_url"],
+                name="tracked_link_once",
+                condition=Q(associate__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["moment", "target_url"],
+                name="tracked_link_once_enterprise",
+                condition=Q(associate__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"/go/{self.code} → {self.target_url}"
+
+
+class LinkClick(models.Model):
+    """One counted click on a tracked link (link previewers and HEAD requests are not clicks). No IP
+    address and no user agent are kept: only the coarse device class derived from it."""
+
+    class Device(models.TextChoices):
+        WECOM = "wecom", _("WeCom")
+        WECHAT = "wechat", _("WeChat")
+        PHONE = "phone", _("Phone browser")
+        TABLET = "tablet", _("Tablet")
+        DESKTOP = "desktop", _("Desktop")
+        OTHER = "other", _("Other")
+
+    link = models.ForeignKey(TrackedLink, verbose_name=_("link"), on_delete=models.CASCADE, related_name="clicks")
+    # Denormalised from the link, so the roll-ups count clicks without joining it.
+    campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="+")
+    # No index of its own: link_click_moment_day (moment first) serves lookups by moment.
+    moment = models.ForeignKey(Moment, verbose_name=_("moment"), on_delete=models.CASCADE, related_name="+",
+                               db_index=False)  # fmt: skip
+    associate = models.ForeignKey(
+        Associate, verbose_name=_("associate"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )  # empty for an enterprise moment's link
+    clicked_at = models.DateTimeField(_("clicked at"))
+    day = models.DateField(_("day"))  # the local date of clicked_at (settings.TIME_ZONE), the roll-ups' bucket
+    device = models.CharField(_("device"), max_length=8, choices=Device.choices)
+
+    class Meta:
+        verbose_name = _("link click")
+        verbose_name_plural = _("link clicks")
+        ordering = ["-clicked_at", "-id"]
+        indexes = [
+            # The roll-ups and dashboards: a moment's clicks by day (and by associate within it).
+            models.Index(fields=["moment", "day"], name="link_click_moment_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} @ {self.clicked_at:%Y-%m-%d %H:%M}"
+
+
+class ChannelCode(models.Model):
+    """An associate's "contact me" QR code for a campaign (``add_contact_way``, docs/wecom-contact-way.md).
+    A customer who adds the associate through it carries its ``state`` (Contact.state), so counts as
+    the campaign's new contact on that channel, and gets the campaign's welcome message."""
+
+    STATE_MAX_CHARS = 30  # add_contact_way.state
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="channel_codes"
+    )
+    associate = models.ForeignKey(Associate, verbose_name=_("associate"), on_delete=models.PROTECT, related_name="+")
+    # Random (campaigns.channels.state_new), reserved before WeCom is called: a run that fails half-way
+    # leaves rows without a config_id, which the next run completes with the same state.
+    state = models.CharField(_("channel"), max_length=STATE_MAX_CHARS, unique=True, editable=False)
+    config_id = models.CharField(_("WeCom config id"), max_length=64, blank=True)
+    qr_code = models.URLField(_("QR code"), max_length=1024, blank=True)
+    errcode = models.IntegerField(_("errcode"), null=True, blank=True)
+    error = models.CharField(_("reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("channel QR code")
+        verbose_name_plural = _("channel QR codes")
+        ordering = ["campaign", "associate"]
+        constraints = [
+            # One code per associate and campaign: creating the codes again skips existing ones.
+            models.UniqueConstraint(fields=["campaign", "associate"], name="channel_code_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.state} ({self.campaign_id}/{self.associate_id})"
+
+
+class WelcomeSent(models.Model):
+    """The welcome message for one new customer, keyed by the event's ``WelcomeCode``: the row is
+    claimed before ``send_welcome_msg`` is called, so a replayed or retried event never sends twice,
+    and WeCom's answer is kept (a refusal is never retried: the code is good once, for 20 s)."""
+
+    class State(models.TextChoices):
+        SENDING = "sending", _("Sending")  # claimed; a crash here leaves it so (at most once)
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    welcome_code = models.CharField(_("welcome code"), max_length=128, unique=True)
+    channel_code = models.ForeignKey(
+        ChannelCode, verbose_name=_("channel QR code"), on_delete=models.CASCADE, related_name="welcomes"
+    )
+    external_userid = models.CharField(_("customer"), max_length=64)
+    event = models.ForeignKey(
+        "staff.CallbackEvent", verbose_name=_("WeCom callback"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.SENDING)
+    errcode = models.IntegerField(_("errcode"), null=True, blank=True)
+    error = models.CharField(_("reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("welcome message sent")
+        verbose_name_plural = _("welcome messages sent")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel_code_id} → {self.external_userid} ({self.state})"

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from staff.models import Associate, CallbackEvent, Contact, ContactTag, Customer, CustomerTag
+from staff.signals import contact_added
 from staff.sync import contact_values_from_follow, customer_values_from_api, tags_sync
 from wecom.errors import PermanentError
 
@@ -32,6 +33,8 @@ CONTACT_CHANGES = {
 }
 # errcodes meaning "this customer or relationship is gone" (wecom-api.md §4)
 GONE_ERRCODES = {40096, 84061}
+# Events that carry State and a WelcomeCode (wecom-api.md §6.7)
+ADD_CHANGES = {"add_external_contact", "add_half_external_contact"}
 
 
 def event_key(fields: dict[str, str]) -> str:
@@ -62,6 +65,15 @@ def callback_event_apply(*, event_id: int, client) -> CallbackEvent:
     if event.applied_at is not None:
         return event
     fields = event.payload
+    notes = []
+    if event.event == "change_external_contact" and event.change_type in ADD_CHANGES:
+        # First, before the slower reconcile: a WelcomeCode is good for 20 s (docs/wecom-contact-way.md).
+        answers = contact_added.send(
+            sender=CallbackEvent, event_id=event.pk, userid=fields.get("UserID", "").lower(),
+            external_userid=fields.get("ExternalUserID", ""), state=fields.get("State", ""),
+            welcome_code=fields.get("WelcomeCode", ""), client=client,
+        )  # fmt: skip
+        notes = [answer for _receiver, answer in answers if isinstance(answer, str) and answer]
     if event.event == "change_external_contact" and event.change_type in CONTACT_CHANGES:
         outcome = _reconcile_contact(
             client,
@@ -75,6 +87,7 @@ def callback_event_apply(*, event_id: int, client) -> CallbackEvent:
         outcome = "tags synced: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v) or "no change")
     else:
         outcome = "ignored: not a directory change"
+    outcome = "; ".join([outcome, *notes])
     CallbackEvent.objects.filter(pk=event.pk, applied_at__isnull=True).update(
         applied_at=timezone.now(), outcome=outcome[:255]
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
@@ -245,6 +246,9 @@ class Contact(models.Model):
             models.Index(fields=["customer", "associate"], name="contact_customer_associate"),
             # Serves "the 200 earliest-added contacts of an unverified associate" (DESIGN.md §4).
             models.Index(fields=["associate", "added_at"], name="contact_associate_added_at"),
+            # Serves "contacts who came through a channel code" (campaigns.channels.new_contacts_by_campaign,
+            # the dashboards' new contacts): few contacts carry a state, so the index stays small.
+            models.Index(fields=["state", "associate"], condition=~Q(state=""), name="contact_channel_state"),
         ]
 
     def __str__(self) -> str:

@@ -38,6 +38,9 @@ _DIRECTORY = (
 _CAMPAIGN_CONTENT = ("campaign", "variant", "varianthashtag", "variantimage", "tone", "hashtag", "forbiddenword",
                      "mediaasset", "calltoaction")  # fmt: skip
 
+# CTA tracking: the short links and their clicks (campaigns.links).
+_CLICKS = ("trackedlink", "linkclick")
+
 # role -> {(app_label, model): actions}
 ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
     MARKETING_ADMIN: {
@@ -53,6 +56,10 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("campaigns", "approval"): _VIEW,
         ("campaigns", "statechange"): _VIEW,
         ("campaigns", "publishtask"): _VIEW,
+        **{("campaigns", model): _VIEW for model in _CLICKS},
+        # Channel QR codes: created from the campaign page (never deleted: WeCom keeps the contact way)
+        ("campaigns", "channelcode"): ("view", "add", "change"),
+        ("campaigns", "welcomesent"): _VIEW,
         ("analytics", "platformrules"): _ALL,
         **{("analytics", model): _VIEW for model in _REACH},
     },
@@ -63,6 +70,8 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("campaigns", "approval"): _VIEW,
         ("campaigns", "statechange"): _VIEW,
         ("campaigns", "publishtask"): _VIEW,
+        **{("campaigns", model): _VIEW for model in _CLICKS},
+        ("campaigns", "channelcode"): _VIEW,
         ("analytics", "platformrules"): _VIEW,
         **{("analytics", model): _VIEW for model in _REACH},
     },
@@ -71,7 +80,9 @@ ROLE_PERMISSIONS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         for model in ("department", "associate", "associatedepartment", "customer", "contact", "contacttag")
     }
     # Reach within their subtree (analytics scopes every read to it).
-    | {("analytics", model): _VIEW for model in _REACH},
+    | {("analytics", model): _VIEW for model in _REACH}
+    | {("campaigns", model): _VIEW for model in _CLICKS}
+    | {("campaigns", "channelcode"): _VIEW},
 }
 
 

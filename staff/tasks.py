@@ -36,7 +36,9 @@ def directory_sync_task(self) -> dict:
 @shared_task(bind=True, acks_late=True, soft_time_limit=60, time_limit=90, max_retries=8)
 def callback_event_apply_task(self, event_id: int) -> str:
     """Apply one recorded callback event. Idempotent (acks_late is safe): an
-    applied event is skipped, and applying reconciles with WeCom's current state."""
+    applied event is skipped, and applying reconciles with WeCom's current state.
+    Keep it short and never delay its first run: a new contact's welcome message goes
+    from here, and its WelcomeCode is good for 20 s (docs/wecom-contact-way.md)."""
     from staff.callbacks import callback_event_apply
 
     try:

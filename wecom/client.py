@@ -307,6 +307,47 @@ class WeComClient:
         )
         return {"comment_list": data.get("comment_list", []), "like_list": data.get("like_list", [])}
 
+    # --- contact ways ("contact me" QR codes) and welcome messages (docs/wecom-contact-way.md) ---
+    def add_contact_way(
+        self,
+        *,
+        type: int = 1,  # WeCom's field name
+        scene: int = 2,
+        user: list[str] = (),
+        party: list[int] = (),
+        state: str = "",
+        remark: str = "",
+        skip_verify: bool = True,
+        style: int | None = None,
+        is_temp: bool = False,
+        expires_in: int | None = None,
+        chat_expires_in: int | None = None,
+        unionid: str = "",
+        conclusions: dict | None = None,
+    ) -> dict:
+        """A member's "contact me" (type 1: one member, 2: several; scene 1: a mini-program
+        button, 2: a QR code). ``state`` (≤ 30 characters) comes back with every customer
+        who adds through it. Returns ``config_id`` and, for scene 2, ``qr_code`` (a URL)."""
+        body: dict = {"type": type, "scene": scene, "skip_verify": skip_verify}
+        optional = {"user": list(user), "party": list(party), "state": state, "remark": remark, "style": style,
+                    "expires_in": expires_in, "chat_expires_in": chat_expires_in, "unionid": unionid,
+                    "conclusions": conclusions}  # fmt: skip
+        body.update({name: value for name, value in optional.items() if value not in (None, "", [])})
+        if is_temp:
+            body["is_temp"] = True
+        data = self._call("POST", "externalcontact/add_contact_way", json=body)
+        return {"config_id": data["config_id"], "qr_code": data.get("qr_code", "")}
+
+    def send_welcome_msg(self, *, welcome_code: str, text: str = "", attachments: list[dict] = ()) -> None:
+        """Greet a new customer through the member they added, with the ``WelcomeCode`` of the
+        ``add_external_contact`` event: good once, within 20 seconds (41050 late, 41051 used)."""
+        body: dict = {"welcome_code": welcome_code}
+        if text:
+            body["text"] = {"content": text}
+        if attachments:
+            body["attachments"] = list(attachments)
+        self._call("POST", "externalcontact/send_welcome_msg", json=body)
+
     # --- web OAuth (who opened a page inside the WeCom client) -----------------------------
     def user_from_code(self, code: str) -> dict:
         """``auth/getuserinfo``: who the ``code`` of an OAuth redirect stands for. A member

@@ -7,7 +7,8 @@
 - ``PermanentError``: retrying will not help (invalid user, no permission, bad
   attachments …); show ``errcode`` and ``errmsg`` to a person.
 
-Codes and meanings: wecom-api.md §1.6, §3.1, §3.4, §7.
+Codes and meanings: wecom-api.md §1.6, §3.1, §3.4, §7; contact ways and welcome
+messages: docs/wecom-contact-way.md.
 """
 
 from __future__ import annotations
@@ -22,8 +23,21 @@ REASONS = {
     40007: "invalid media_id (moment media must come from upload_attachment and expire after 3 days)",
     40029: "invalid OAuth code (a code is good once, for 5 minutes)",
     40058: "invalid parameter",
+    40066: "invalid department list",
     40096: "invalid external userid",
     41001: "missing access_token",
+    41037: "contact way: type missing",
+    41038: "contact way: scene missing",
+    41039: "contact way: invalid type",
+    41040: "contact way: invalid scene",
+    41041: "contact way: more than 100 members",
+    41042: "contact way: invalid style",
+    41044: "contact way: invalid config_id",
+    41045: "the enterprise's contact ways created through the API are used up",
+    41049: "welcome_code missing",
+    41050: "invalid welcome code (it is good for 20 seconds after the customer added the member)",
+    41051: "the welcome message was already sent (or the member has started chatting with the customer)",
+    41054: "the member has not activated their WeCom account",
     41060: "invalid moment_id",
     41061: "this member did not post the moment",
     41062: "the member has not published this enterprise moment yet",
@@ -34,6 +48,7 @@ REASONS = {
     41079: "the moment is still being dispatched",
     41088: "attachment list empty",
     41089: "text and attachments are both empty",
+    41096: "a welcome message is already being sent",
     45009: "API frequency limit reached",
     45033: "API concurrency limit reached",
     48002: "the app has no permission for this API",

@@ -21,7 +21,7 @@ from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.decorators import action
 
 from campaigns import rules, selectors, services
-from campaigns.admin import forecast_panel
+from campaigns.admin import channels, forecast_panel
 from campaigns.admin.common import history_html, transition_page
 from campaigns.models import (
     Campaign,
@@ -81,9 +81,10 @@ class CampaignAdmin(ModelAdmin):
     search_fields = ["name", "goal"]
     date_hierarchy = "starts_on"
     inlines = [MomentInline]
-    readonly_fields = ["state", "owner", "trail"]
-    fields = ["name", "goal", "starts_on", "ends_on", "state", "owner", "trail"]
-    actions_detail = ["submit_plan", "approve_plan", "reject_plan", "clone_plan"]
+    readonly_fields = ["state", "owner", "channel_codes", "trail"]
+    fields = ["name", "goal", "starts_on", "ends_on", "welcome_text", "state", "owner", "channel_codes", "trail"]
+    actions_detail = ["submit_plan", "approve_plan", "reject_plan", "clone_plan", "create_channel_codes",
+                      "download_channel_codes"]  # fmt: skip
     change_form_outer_after_template = "admin/campaigns/forecast_panel.html"
 
     def get_queryset(self, request):
@@ -102,6 +103,10 @@ class CampaignAdmin(ModelAdmin):
     @admin.display(description=_("history"))
     def trail(self, obj):
         return history_html(obj) if obj.pk else "—"
+
+    @admin.display(description=_("channel QR codes"))
+    def channel_codes(self, obj):
+        return channels.codes_html(obj)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -161,6 +166,29 @@ class CampaignAdmin(ModelAdmin):
         return transition_page(self, request, campaign, title=gettext("Reject “%s”") % campaign.name,
                                explanation=gettext("Every moment in review goes back to draft; say why."),
                                button=gettext("Reject"), run=run)  # fmt: skip
+
+    def has_create_channel_codes_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.add_channelcode")
+
+    def has_view_channel_codes_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.view_channelcode")
+
+    @action(description=_("Create channel QR codes"), url_path="channel-codes",
+            permissions=["create_channel_codes"])  # fmt: skip
+    def create_channel_codes(self, request, object_id):
+        campaign = self._get(request, object_id)
+        return transition_page(
+            self, request, campaign, title=gettext("Channel QR codes for “%s”") % campaign.name,
+            explanation=gettext("A “contact me” QR code for each associate the campaign targets. Customers who add "
+                                "an associate with it count as the campaign's new contacts and get its welcome "
+                                "message. Existing codes are kept."),
+            button=gettext("Create"), run=lambda _note: channels.codes_create(campaign), note=False,
+        )  # fmt: skip
+
+    @action(description=_("Download channel QR codes (CSV)"), url_path="channel-codes.csv",
+            permissions=["view_channel_codes"])  # fmt: skip
+    def download_channel_codes(self, request, object_id):
+        return channels.codes_csv(self._get(request, object_id))
 
     @action(description=_("Clone the campaign"), url_path="clone", permissions=["submit"])
     def clone_plan(self, request, object_id):

@@ -35,6 +35,7 @@ from wecom.sandbox.brand_data import (
 from wecom.sandbox.models import (
     AccessToken,
     CallbackDelivery,
+    ContactWay,
     Customer,
     Department,
     FeedCount,
@@ -52,6 +53,7 @@ from wecom.sandbox.models import (
     RateWindow,
     Tag,
     TagGroup,
+    WelcomeCode,
 )
 
 MAX_MEMBERS = 200_000
@@ -143,7 +145,7 @@ def sandbox_flush() -> None:
     bulk.truncate(
         [MomentInteraction, MomentDelivery, MomentVisible, FeedCount, MomentTask, Moment, MomentJob, RateWindow,
          FollowTag, Follow, Tag, TagGroup, Customer, Member, Department, Message, Media, AccessToken,
-         CallbackDelivery]
+         CallbackDelivery, ContactWay, WelcomeCode]
     )  # fmt: skip
 
 

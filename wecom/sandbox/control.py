@@ -20,9 +20,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from wecom.sandbox import behaviour, brand, events, publishing
+from wecom.sandbox import behaviour, brand, contact_ways, events, publishing
 from wecom.sandbox.models import (
     CallbackDelivery,
+    ContactWay,
     Customer,
     Fault,
     Follow,
@@ -32,6 +33,7 @@ from wecom.sandbox.models import (
     MomentDelivery,
     MomentInteraction,
     MomentJob,
+    WelcomeCode,
 )
 
 MAX_HTTP_SEED_FOLLOWS = 1_000_000  # beyond this the seed is queued for the worker (or use `manage.py sandbox_seed`)
@@ -67,6 +69,8 @@ def control(*methods: str):
                 return JsonResponse({"error": str(error)}, status=error.status)
             except publishing.PublishError as error:
                 return JsonResponse({"error": str(error), "errcode": error.errcode}, status=409)
+            except contact_ways.ScanError as error:
+                return JsonResponse({"error": str(error)}, status=error.status)
 
         return wrapper
 
@@ -121,6 +125,8 @@ def index(request):
         "deliveries": MomentDelivery.objects.count(),
         "messages": Message.objects.count(),
         "callbacks": CallbackDelivery.objects.count(),
+        "contact ways": ContactWay.objects.count(),
+        "welcome messages": WelcomeCode.objects.filter(sent_at__isnull=False).count(),
         "faults": Fault.objects.count(),
     }
     return render(request, "wecom_sandbox/control.html", {"counts": counts})
@@ -139,6 +145,8 @@ def state(request, body):
         "deliveries": MomentDelivery.objects.count(),
         "interactions": MomentInteraction.objects.count(),
         "messages": Message.objects.count(),
+        "contact_ways": ContactWay.objects.count(),
+        "welcome_messages": WelcomeCode.objects.filter(sent_at__isnull=False).count(),
         "faults": Fault.objects.count(),
     }
 
@@ -282,6 +290,26 @@ def member_messages(request, body, userid):
             for m in rows
         ],  # fmt: skip
     }
+
+
+@control("POST")
+def contact_way_scan(request, body, config_id):
+    """A customer scans a contact way's QR code and adds its member (for a type 2 way,
+    ``userid`` picks which): the follow carries the way's state, and the app gets
+    ``add_external_contact`` with State and a WelcomeCode good for 20 s."""
+    return contact_ways.contact_way_scan(
+        config_id=config_id,
+        external_userid=_text(body, "external_userid"),
+        name=_text(body, "name", required=False),
+        userid=_text(body, "userid", required=False),
+    )
+
+
+@control("GET")
+def customer_welcome(request, body, external_userid):
+    """The welcome messages this customer received (send_welcome_msg), newest first."""
+    return {"external_userid": external_userid,
+            "welcome_messages": contact_ways.welcome_messages(external_userid, limit=MESSAGES_PAGE)}  # fmt: skip
 
 
 @control("POST")

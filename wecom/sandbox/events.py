@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from wecom.crypto import CallbackCrypto
-from wecom.sandbox.models import CallbackDelivery
+from wecom.sandbox.models import CallbackDelivery, WelcomeCode
 
 PUSH_TIMEOUT = httpx.Timeout(5.0, connect=2.0)  # WeCom waits 5 s for an answer
 
@@ -54,10 +54,14 @@ def event_record(*, event: str, change_type: str = "", **fields) -> CallbackDeli
 
 
 def contact_added(*, userid: str, external_userid: str, state: str = "") -> CallbackDelivery:
+    """``add_external_contact`` with a fresh ``WelcomeCode``, which ``send_welcome_msg``
+    accepts once within 20 s of now (docs/wecom-contact-way.md)."""
+    code = secrets.token_urlsafe(16)
+    WelcomeCode.objects.create(code=code, userid=userid, external_userid=external_userid, issued_at=timezone.now())
     extra = {"State": state} if state else {}
     return event_record(
         event="change_external_contact", change_type="add_external_contact",
-        UserID=userid, ExternalUserID=external_userid, WelcomeCode=secrets.token_urlsafe(16), **extra,
+        UserID=userid, ExternalUserID=external_userid, WelcomeCode=code, **extra,
     )  # fmt: skip
 
 

@@ -400,3 +400,53 @@ class CallbackDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event}/{self.change_type}"
+
+
+# --- Contact ways ("contact me") and welcome messages (docs/wecom-contact-way.md) ----------------
+class ContactWay(models.Model):
+    """A "contact me" made by ``add_contact_way``: one member's (type 1) or several
+    members' (type 2) QR code or mini-program button, carrying the enterprise's ``state``."""
+
+    config_id = models.CharField(max_length=64, unique=True)
+    type = models.PositiveSmallIntegerField()
+    scene = models.PositiveSmallIntegerField()
+    style = models.PositiveSmallIntegerField(null=True, blank=True)
+    remark = models.CharField(max_length=64, blank=True)
+    skip_verify = models.BooleanField(default=True)
+    state = models.CharField(max_length=64, blank=True)
+    user = models.JSONField(default=list)  # userids, lower-cased as the directory has them
+    party = models.JSONField(default=list)  # department ids
+    is_temp = models.BooleanField(default=False)
+    expires_in = models.PositiveIntegerField(null=True, blank=True)
+    chat_expires_in = models.PositiveIntegerField(null=True, blank=True)
+    unionid = models.CharField(max_length=128, blank=True)
+    conclusions = models.JSONField(null=True, blank=True)
+    qr_code = models.CharField(max_length=512, blank=True)  # scene 2 only
+    adds = models.PositiveIntegerField(default=0)  # customers who added a member through it
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.config_id} ({self.state or 'no state'})"
+
+
+class WelcomeCode(models.Model):
+    """The ``WelcomeCode`` pushed with an ``add_external_contact`` event. ``send_welcome_msg``
+    takes it once, within 20 s of ``issued_at``; what it sent is kept here, as the customer
+    received it (the control plane reads it back)."""
+
+    code = models.CharField(max_length=64, unique=True)
+    userid = models.CharField(max_length=64)
+    external_userid = models.CharField(max_length=64)
+    issued_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    text = models.TextField(blank=True)
+    attachments = models.JSONField(default=list)
+
+    class Meta:
+        indexes = [
+            # Serves the control plane's "welcome messages this customer received".
+            models.Index(fields=["external_userid", "sent_at"], name="sandbox_welcome_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"welcome {self.userid} → {self.external_userid}"

@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from wecom.sandbox import api, control, moments, oauth
+from wecom.sandbox import api, contact_ways, control, moments, oauth
 
 ENDPOINTS = [
     api.gettoken,
@@ -28,6 +28,8 @@ ENDPOINTS = [
     moments.get_moment_customer_list,
     moments.get_moment_send_result,
     moments.get_moment_comments,
+    contact_ways.add_contact_way,
+    contact_ways.send_welcome_msg,
 ]
 
 app_name = "wecom_sandbox"
@@ -45,6 +47,8 @@ urlpatterns += [
     path("control/members/<str:userid>/publish", control.member_publish, name="control-member-publish"),
     path("control/members/<str:userid>/moments", control.member_post, name="control-member-post"),
     path("control/members/<str:userid>/messages", control.member_messages, name="control-member-messages"),
+    path("control/contact_ways/<str:config_id>/scan", control.contact_way_scan, name="control-contact-way-scan"),
+    path("control/customers/<str:external_userid>/welcome", control.customer_welcome, name="control-customer-welcome"),
     path("control/customers/<str:external_userid>/likes", control.customer_interact, {"kind": "like"},
          name="control-customer-like"),
     path("control/customers/<str:external_userid>/comments", control.customer_interact, {"kind": "comment"},
@@ -55,6 +59,8 @@ urlpatterns += [
     path("control/jssdk/agent-config", control.jssdk_agent_config, name="control-jssdk-agent-config"),
     path("control/jssdk/share", control.jssdk_share, name="control-jssdk-share"),
     path("jssdk.js", control.jssdk_script, name="jssdk"),
+    # WeCom serves a contact way's QR image from its CDN; the sandbox draws it:
+    path("contact_way_qr/<str:config_id>.png", contact_ways.qr_png, name="contact-way-qr"),
     # open.weixin.qq.com's page, played for a browser that plays the WeCom client:
     path("connect/oauth2/authorize", oauth.authorize, name="oauth-authorize"),
 ]  # fmt: skip
