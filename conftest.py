@@ -127,6 +127,12 @@ def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Tests that log in set passwords: a fast hash (production keeps Django's PBKDF2)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # --- The WeCom sandbox over real HTTP -------------------------------------------
 @pytest.fixture(autouse=True)
 def _sandbox_test_settings(settings):

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
-from analytics.models import Delivery, Post
+from analytics.models import Delivery, ForecastAssociateDay, ForecastSnapshot, Post
 from analytics.rules import Rules, local_day, ranked_contacts_sql
 from campaigns.models import Moment, PublishTask, State, Variant
 from staff.models import Associate, AssociateDepartment, Contact, ContactTag, Department
@@ -326,6 +326,37 @@ def forecast_moments(moments: list[Moment]) -> Forecast:
 
 def forecast_campaign(campaign) -> Forecast:
     return forecast_moments(list(campaign.moments.exclude(state=State.CANCELLED)))
+
+
+def forecast_snapshot_create(*, campaign, now=None) -> ForecastSnapshot:
+    """Forecast ``campaign`` and keep the result: its totals and, per (associate, day), the
+    planned deliveries and losses (one INSERT … SELECT from the decisions), which is what
+    the dashboards compare with the actual results, in any manager's scope."""
+    from django.utils import timezone
+
+    def read(cursor, planned):
+        forecast = _summary(cursor, planned)
+        snapshot = ForecastSnapshot.objects.create(
+            campaign=campaign, computed_at=now or timezone.now(), reach=forecast.reach, contacts=forecast.contacts,
+            deliveries=forecast.deliveries, cap_loss=forecast.cap_loss,
+            verification_loss=forecast.verification_loss, monthly_cap_loss=forecast.monthly_cap_loss,
+        )  # fmt: skip
+        cursor.execute(
+            f"""INSERT INTO {_table(ForecastAssociateDay)}
+                    (snapshot_id, associate_id, day, deliveries, cap_loss, verification_loss)
+                SELECT %s, associate_id, day, SUM(CASE WHEN outcome = {DELIVERED} THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN outcome = {CAPPED} THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN outcome = {UNREACHABLE} THEN 1 ELSE 0 END)
+                FROM fc_row WHERE ours = 1 GROUP BY associate_id, day""",
+            [snapshot.pk],
+        )
+        return snapshot
+
+    moments = list(campaign.moments.exclude(state=State.CANCELLED))
+    snapshot = _run(moments, read)
+    # Older snapshots of the campaign are of no further use to anyone.
+    ForecastSnapshot.objects.filter(campaign=campaign).exclude(pk=snapshot.pk).delete()
+    return snapshot
 
 
 def _summary(cursor, planned: list[Planned]) -> Forecast:

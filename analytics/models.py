@@ -185,6 +185,21 @@ class RollupMark(models.Model):
         return f"{self.stat} {self.bucket}"
 
 
+class RollupCursor(models.Model):
+    """How far a stream of facts recorded elsewhere (CTA clicks) has been marked for the
+    roll-ups: the last id seen."""
+
+    name = models.CharField(_("name"), max_length=32, unique=True)
+    position = models.BigIntegerField(_("last id seen"), default=0)
+
+    class Meta:
+        verbose_name = _("roll-up cursor")
+        verbose_name_plural = _("roll-up cursors")
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position}"
+
+
 class _Counts(models.Model):
     deliveries = models.PositiveIntegerField(_("deliveries"), default=0)
     customers = models.PositiveIntegerField(_("customers reached"), default=0)  # distinct within the bucket
@@ -192,6 +207,7 @@ class _Counts(models.Model):
     verification_loss = models.PositiveIntegerField(_("verification loss"), default=0)
     likes = models.PositiveIntegerField(_("likes"), default=0)
     comments = models.PositiveIntegerField(_("comments"), default=0)
+    clicks = models.PositiveIntegerField(_("CTA clicks"), default=0)
 
     class Meta:
         abstract = True
@@ -265,3 +281,75 @@ class CampaignCustomer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}: {self.customer_id}"
+
+
+class DepartmentReach(models.Model):
+    """A department's subtree's distinct reach in a campaign, by the day each customer was
+    first reached through one of its associates: the subtree's reach up to any day is the
+    sum of ``customers`` up to it, exactly (a customer counts on one day only). The row with
+    ``day`` NULL carries the subtree's base: distinct customers among the active contacts of
+    its associates given a task in the campaign. Kept by the ``campaign`` stat."""
+
+    department = models.ForeignKey("staff.Department", on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(_("first reached on"), null=True)
+    customers = models.PositiveIntegerField(_("customers"), default=0)
+
+    class Meta:
+        verbose_name = _("department reach")
+        verbose_name_plural = _("department reach")
+        constraints = [
+            models.UniqueConstraint(fields=["department", "campaign", "day"], name="department_reach_once"),
+            models.UniqueConstraint(
+                fields=["department", "campaign"], condition=Q(day__isnull=True), name="department_reach_base_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department_id} {self.campaign_id} {self.day}"
+
+
+class ForecastSnapshot(models.Model):
+    """The reach forecast of a campaign as computed at ``computed_at`` (the forecast of a
+    large brand takes minutes, so the dashboards compare the actual results with the last
+    snapshot rather than forecasting on each page view)."""
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    computed_at = models.DateTimeField(_("computed at"))
+    reach = models.PositiveIntegerField(_("customers reached"), default=0)
+    contacts = models.PositiveIntegerField(_("customers among the associates' contacts"), default=0)
+    deliveries = models.PositiveIntegerField(_("deliveries"), default=0)
+    cap_loss = models.PositiveIntegerField(_("cap loss"), default=0)
+    verification_loss = models.PositiveIntegerField(_("verification loss"), default=0)
+    monthly_cap_loss = models.PositiveIntegerField(_("monthly cap loss"), default=0)
+
+    class Meta:
+        verbose_name = _("forecast snapshot")
+        verbose_name_plural = _("forecast snapshots")
+        # the dashboards read the newest snapshot of a campaign
+        indexes = [models.Index(fields=["campaign", "-computed_at"], name="forecast_snapshot_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class ForecastAssociateDay(models.Model):
+    """One associate's forecast for one day of a snapshot (pairs), so that a manager's
+    forecast is the sum over the associates of their subtree."""
+
+    snapshot = models.ForeignKey(ForecastSnapshot, on_delete=models.CASCADE, related_name="+")
+    associate = models.ForeignKey(Associate, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField(_("day"))
+    deliveries = models.PositiveIntegerField(_("deliveries"), default=0)
+    cap_loss = models.PositiveIntegerField(_("cap loss"), default=0)
+    verification_loss = models.PositiveIntegerField(_("verification loss"), default=0)
+
+    class Meta:
+        verbose_name = _("forecast of an associate day")
+        verbose_name_plural = _("forecasts of associate days")
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "associate", "day"], name="forecast_associate_day_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id}: {self.associate_id} {self.day}"

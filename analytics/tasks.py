@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 
 from celery import shared_task
 from django.core.cache import cache
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from analytics import rollups, sync
+from analytics import forecast, rollups, sync
+from analytics.models import ForecastSnapshot
 from wecom.client import client_from_settings
 from wecom.errors import TransientError
 
@@ -60,3 +63,37 @@ def results_sync_task(self, campaign_id: int | None = None) -> dict:
 @shared_task(soft_time_limit=10 * 60, time_limit=11 * 60)
 def rollups_refresh_task() -> dict:
     return _refresh()
+
+
+# Campaigns forecast per run: each takes seconds to minutes for a large brand; the next run takes the rest.
+FORECAST_BATCH = 5
+FORECAST_FRESH = dt.timedelta(hours=6)
+
+
+@shared_task(soft_time_limit=30 * 60, time_limit=31 * 60)
+def forecast_snapshots_task(campaign_id: int | None = None) -> dict:
+    """Keep the forecast of every campaign still being planned (a moment approved or
+    scheduled, none dispatched yet for it) fresh for the dashboards' forecast vs actual;
+    once its moments go out, the last snapshot is what the results are compared with.
+    With ``campaign_id``: that campaign now."""
+    from campaigns.models import Campaign, State
+
+    if campaign_id is not None:
+        campaigns = Campaign.objects.filter(pk=campaign_id)
+    else:
+        # Fresh: newer than the last change to the campaign's moments, and than FORECAST_FRESH
+        # (the directory and the other campaigns' plans change too).
+        fresh = ForecastSnapshot.objects.filter(
+            campaign=OuterRef("pk"), computed_at__gte=OuterRef("changed_at")
+        ).filter(computed_at__gte=timezone.now() - FORECAST_FRESH)
+        campaigns = (
+            Campaign.objects.filter(moments__state__in=[State.APPROVED, State.SCHEDULED])
+            .annotate(changed_at=Max("moments__updated_at"))
+            .exclude(Exists(fresh))
+            .order_by("pk")
+        )
+    done = []
+    for campaign in campaigns[:FORECAST_BATCH]:
+        forecast.forecast_snapshot_create(campaign=campaign)
+        done.append(campaign.pk)
+    return {"forecast snapshots": done}

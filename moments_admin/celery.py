@@ -30,6 +30,8 @@ app.conf.beat_schedule = {
     # Results (DESIGN.md §5.5): what WeCom says happened while moments are live and for two days after.
     "results-sync": {"task": "analytics.tasks.results_sync_task", "schedule": 600.0},
     "rollups-refresh": {"task": "analytics.tasks.rollups_refresh_task", "schedule": 120.0},
+    # The forecast the dashboards compare the results with, while a campaign is being planned.
+    "forecast-snapshots": {"task": "analytics.tasks.forecast_snapshots_task", "schedule": 300.0},
 }
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("analytics.urls")),
     path("api/v1/", include(("campaigns.api", "api"))),
     path("api/v1/", include(("analytics.api", "analytics-api"))),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
