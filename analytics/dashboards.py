@@ -136,7 +136,7 @@ def _associates_of(units: list[Department] | None) -> QuerySet[Associate] | None
 
 def campaigns_for_user(*, user) -> QuerySet[Campaign]:
     """Campaigns past planning (a moment approved or later): all of them for full scope; for
-    a manager, those that went out to someone of their subtrees."""
+    a manager, those that went out, or are forecast to go out, to someone of their subtrees."""
     from campaigns.models import Moment
 
     going = Moment.objects.filter(campaign=OuterRef("pk"), state__in=[State.APPROVED, State.SCHEDULED,
@@ -148,7 +148,9 @@ def campaigns_for_user(*, user) -> QuerySet[Campaign]:
         return Campaign.objects.none()
     associates = _associates_of(units_for(user=user, filters=Filters()))
     mine = PublishTask.objects.filter(moment__campaign=OuterRef("pk"), associate__in=associates)
-    return Campaign.objects.filter(Exists(mine))
+    # planned for them: the forecast gave them something to publish
+    planned = ForecastAssociateDay.objects.filter(snapshot__campaign=OuterRef("pk"), associate__in=associates)
+    return Campaign.objects.filter(Exists(going)).filter(Exists(mine) | Exists(planned))
 
 
 def campaign_get_for_user(*, user, public_id) -> Campaign:
@@ -314,15 +316,18 @@ def _fetch(sql: str, params: list) -> list[dict]:
 
 
 def _stream(sql: str, params: list, size: int = 2000):
-    """Rows of ``sql`` without holding them all (a server-side cursor on PostgreSQL)."""
+    """Rows of ``sql`` without holding them all (a server-side cursor on PostgreSQL, whose
+    description is known only once the first rows are fetched)."""
     from django.db import transaction
 
     with transaction.atomic(), connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
+        chunk = cursor.fetchmany(size)
         names = [c[0] for c in cursor.description]
-        while chunk := cursor.fetchmany(size):
+        while chunk:
             for row in chunk:
                 yield dict(zip(names, row, strict=True))
+            chunk = cursor.fetchmany(size)
 
 
 def _table_name(model) -> str:
