@@ -299,3 +299,34 @@ def test_new_contacts_through_the_campaigns_channel_codes_show(results):
     html = results["manager"].get(url + "?by=associate&sort=-new_contacts").content.decode()
     assert re.search(r'>lily</a></td>.*?data-col="new_contacts">1<', html, re.S)
     assert re.search(r'>ken</a></td>.*?data-col="new_contacts">0<', html, re.S)
+
+
+def test_every_page_runs_the_same_queries_with_more_data(results):
+    pages = [reverse("dashboards:index"), results["url"],
+             reverse("dashboards:leaderboard", args=[results["campaign"].public_id]) + "?by=store",
+             reverse("dashboards:forecast", args=[results["campaign"].public_id]),
+             reverse("dashboards:readiness"), reverse("dashboards:readiness") + "?kind=no_photo",
+             reverse("dashboards:associate", args=[results["lily"].userid]),
+             reverse("dashboards:customer", args=["wm-anna"]), reverse("dashboards:customers") + "?q=a"]  # fmt: skip
+    forecast.forecast_snapshot_create(campaign=results["campaign"])
+
+    def counts() -> list[int]:
+        seen = []
+        for path in pages:
+            with CaptureQueriesContext(connection) as queries:
+                assert results["manager"].get(path).status_code == 200, path
+            seen.append(len(queries))
+        return seen
+
+    before = counts()
+    # More of everything: associates with contacts, tasks, results and deliveries to Anna.
+    moment, variant = results["moments"][0], results["moments"][0].variants.first()
+    for n in range(30):
+        someone = factories.associate(f"more{n}", departments=[results["store"]], verified=n % 2 == 0)
+        factories.contact(someone, results["anna"])
+        factories.contact(someone, factories.customer(f"c{n}"))
+        PublishTask.objects.create(moment=moment, variant=variant, associate=someone, state=PublishTask.State.NOTIFIED)
+        worlds.deliver(worlds.post(f"wm-{moment.pk}", moment=moment), someone, [results["anna"]], DAY)
+    rollups.rollups_refresh()
+    forecast.forecast_snapshot_create(campaign=results["campaign"])
+    assert counts() == before
