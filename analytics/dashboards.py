@@ -26,7 +26,6 @@ from django.utils.translation import gettext as _
 
 from analytics.models import (
     AssociateDay,
-    CampaignCustomer,
     CampaignReach,
     DepartmentDay,
     DepartmentReach,
@@ -117,9 +116,12 @@ def units_for(*, user, filters: Filters) -> list[Department] | None:
     scope = directory_scope(user=user)
     if scope.everything:
         return None
-    paths = sorted(scope.department_paths)
-    tops = [p for p in paths if not any(p != q and p.startswith(q) for q in paths)]
-    return list(Department.objects.filter(path__in=tops).order_by("path"))
+    cached = getattr(user, "_dashboard_units", None)  # read once per request, like the scope itself
+    if cached is None:
+        paths = sorted(scope.department_paths)
+        tops = [p for p in paths if not any(p != q and p.startswith(q) for q in paths)]
+        cached = user._dashboard_units = list(Department.objects.filter(path__in=tops).order_by("path"))
+    return cached
 
 
 def _associates_of(units: list[Department] | None) -> QuerySet[Associate] | None:
@@ -198,16 +200,16 @@ def campaign_overview(*, user, campaign: Campaign, filters: Filters) -> Overview
     units = units_for(user=user, filters=filters)
     overview = Overview(several_units=units is not None and len(units) > 1)
     if units is None:
+        # The root departments' subtrees are the whole brand: their DepartmentReach rows hold the
+        # brand's first-reached histogram (a few rows, where CampaignCustomer holds millions).
         daily = DepartmentDay.objects.filter(campaign=campaign, department__parent__isnull=True)
-        firsts = CampaignCustomer.objects.filter(campaign=campaign).values("first_day").annotate(n=Count("pk"))
-        firsts = {row["first_day"]: row["n"] for row in firsts}
-        base = CampaignReach.objects.filter(campaign=campaign).values_list("contacts", flat=True).first() or 0
+        reach = DepartmentReach.objects.filter(campaign=campaign, department__parent__isnull=True)
     else:
         daily = DepartmentDay.objects.filter(campaign=campaign, department__in=units)
         reach = DepartmentReach.objects.filter(campaign=campaign, department__in=units)
-        by_day = reach.values("day").annotate(n=Sum("customers"))
-        firsts = {row["day"]: row["n"] for row in by_day if row["day"] is not None}
-        base = sum(row["n"] or 0 for row in by_day if row["day"] is None)
+    by_day = reach.values("day").annotate(n=Sum("customers"))
+    firsts = {row["day"]: row["n"] for row in by_day if row["day"] is not None}
+    base = sum(row["n"] or 0 for row in by_day if row["day"] is None)
     overview.contacts = base
     rows = _in_range(daily, filters).values("day").annotate(customers_that_day=Sum("customers"),
                                                             **{n: Sum(n) for n in COUNTS}).order_by("day")  # fmt: skip
@@ -337,7 +339,8 @@ def _table_name(model) -> str:
 def _scope_sql(associates: QuerySet[Associate] | None) -> tuple[str, list]:
     if associates is None:
         return "", []
-    sql, params = associates.values("pk").query.sql_with_params()
+    # no ORDER BY inside IN (…): the model's default ordering would sort for nothing
+    sql, params = associates.order_by().values("pk").query.sql_with_params()
     return f" AND t.associate_id IN ({sql})", list(params)
 
 
@@ -388,18 +391,21 @@ def _publish_range(filters: Filters) -> tuple[str, list]:
     return sql, params
 
 
-def _results_sql(campaign: Campaign, filters: Filters, group: str) -> tuple[str, list]:
-    """Per ``group`` (an expression over r = associate day, a = associate): the counts."""
+def _results_sql(campaign: Campaign, associates, filters: Filters, group: str) -> tuple[str, list]:
+    """Per ``group`` (an expression over r = associate day, a = associate): the counts, over
+    the scope's associates only."""
     source, associate = _table_name(AssociateDay), _table_name(Associate)
     rng, rng_params = _range_sql(filters, "r.day")
+    scope, scope_params = _scope_sql(associates)
+    scope = scope.replace("t.associate_id", "r.associate_id")
     sums = ", ".join(f"SUM(r.{name}) AS {name}" for name in COUNTS)
     sql = f"""
         SELECT {group} AS grp, {sums}
         FROM {source} r JOIN {associate} a ON a.id = r.associate_id
-        WHERE r.campaign_id = %s{rng}
+        WHERE r.campaign_id = %s{scope}{rng}
         GROUP BY {group}
     """
-    return sql, [campaign.pk, *rng_params]
+    return sql, [campaign.pk, *scope_params, *rng_params]
 
 
 LEADER_COLUMNS_COMMON = [
@@ -446,7 +452,7 @@ def leaderboard_columns(by: str) -> list[Column]:
 def _leaderboard_sql(*, campaign, associates, filters: Filters, by: str) -> tuple[str, list]:
     group = "a.main_department_id" if by == "store" else "a.id"
     tasks_sql, tasks_params = _tasks_sql(campaign, associates, filters, group)
-    results_sql, results_params = _results_sql(campaign, filters, group)
+    results_sql, results_params = _results_sql(campaign, associates, filters, group)
     counts = ", ".join(f"COALESCE(r.{name}, 0) AS {name}" for name in COUNTS)
     completion = "CASE WHEN t.tasks > 0 THEN 1.0 * t.published / t.tasks ELSE 0 END AS completion"
     funnel = "t.tasks, t.notified, t.opened, t.requested, t.published"
@@ -484,12 +490,20 @@ def leaderboard(*, user, campaign: Campaign, filters: Filters, by: str, query) -
     sort, descending = _sort(query, columns, "-completion")
     associates = _associates_of(units_for(user=user, filters=filters))
     sql, params = _leaderboard_sql(campaign=campaign, associates=associates, filters=filters, by=by)
-    total = _fetch(f"SELECT COUNT(*) AS n FROM ({sql}) rows", params)[0]["n"]
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = _page(query.get("page"), pages)
     order = f"{sort} {'DESC' if descending else 'ASC'}, key ASC"
-    rows = _fetch(f"{sql} ORDER BY {order} LIMIT %s OFFSET %s", [*params, PAGE_SIZE, (page - 1) * PAGE_SIZE])
-    return Table(columns, rows, total, page, pages, sort, descending)
+    # One pass: the page and, on each row, the total (the grouping is not done twice).
+    counted = f"SELECT rows.*, COUNT(*) OVER () AS total_rows FROM ({sql}) rows ORDER BY {order} LIMIT %s OFFSET %s"
+    wanted = _page(query.get("page"), 10**9)
+    rows = _fetch(counted, [*params, PAGE_SIZE, (wanted - 1) * PAGE_SIZE])
+    if not rows and wanted > 1:  # past the end: the last page
+        total = _fetch(f"SELECT COUNT(*) AS n FROM ({sql}) rows", params)[0]["n"]
+        wanted = max(1, -(-total // PAGE_SIZE))
+        rows = _fetch(counted, [*params, PAGE_SIZE, (wanted - 1) * PAGE_SIZE])
+    total = rows[0]["total_rows"] if rows else 0
+    for row in rows:
+        del row["total_rows"]
+    pages = max(1, -(-total // PAGE_SIZE))
+    return Table(columns, rows, total, wanted, pages, sort, descending)
 
 
 def leaderboard_rows(*, user, campaign: Campaign, filters: Filters, by: str, query):
@@ -685,4 +699,9 @@ def campaigns_overview(*, user) -> list[dict]:
 
 def department_choices(*, user) -> QuerySet[Department]:
     """The departments a user may filter by (their subtrees), in tree order."""
-    return departments_for_user(user=user).exclude(kind=Department.Kind.OTHER).order_by("path")[:500]
+    departments = departments_for_user(user=user).exclude(kind=Department.Kind.OTHER)
+    if directory_scope(user=user).everything:
+        # Thousands of stores make a select nobody can use (and a slow page): the brand's regions;
+        # a store is reached through its region's leaderboard, or by its id in the URL.
+        departments = departments.exclude(kind=Department.Kind.STORE)
+    return departments.order_by("path")[:200]

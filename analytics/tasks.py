@@ -8,7 +8,7 @@ import logging
 
 from celery import shared_task
 from django.core.cache import cache
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Max
 from django.utils import timezone
 
 from analytics import forecast, rollups, sync
@@ -18,8 +18,8 @@ from wecom.errors import TransientError
 
 logger = logging.getLogger(__name__)
 
-SYNC_LOCK, ROLLUP_LOCK = "analytics:results-sync", "analytics:rollups"
-LOCK_SECONDS = 25 * 60  # longer than either task's hard time limit
+SYNC_LOCK, ROLLUP_LOCK, FORECAST_LOCK = "analytics:results-sync", "analytics:rollups", "analytics:forecasts"
+LOCK_SECONDS = 35 * 60  # longer than any of these tasks' hard time limit
 
 
 @contextlib.contextmanager
@@ -79,21 +79,32 @@ def forecast_snapshots_task(campaign_id: int | None = None) -> dict:
     from campaigns.models import Campaign, State
 
     if campaign_id is not None:
-        campaigns = Campaign.objects.filter(pk=campaign_id)
+        campaigns = list(Campaign.objects.filter(pk=campaign_id))
     else:
         # Fresh: newer than the last change to the campaign's moments, and than FORECAST_FRESH
-        # (the directory and the other campaigns' plans change too).
-        fresh = ForecastSnapshot.objects.filter(
-            campaign=OuterRef("pk"), computed_at__gte=OuterRef("changed_at")
-        ).filter(computed_at__gte=timezone.now() - FORECAST_FRESH)
-        campaigns = (
+        # (the directory and the other campaigns' plans change too). Campaigns being planned
+        # are few: this is decided in Python over one row each.
+        planned = dict(
             Campaign.objects.filter(moments__state__in=[State.APPROVED, State.SCHEDULED])
             .annotate(changed_at=Max("moments__updated_at"))
-            .exclude(Exists(fresh))
-            .order_by("pk")
+            .values_list("pk", "changed_at")
         )
+        computed = dict(
+            ForecastSnapshot.objects.filter(campaign_id__in=planned)
+            .values("campaign_id")
+            .annotate(at=Max("computed_at"))
+            .values_list("campaign_id", "at")
+        )
+        too_old = timezone.now() - FORECAST_FRESH
+        stale = [pk for pk, changed in sorted(planned.items())
+                 if pk not in computed or computed[pk] < max(changed, too_old)]  # fmt: skip
+        campaigns = list(Campaign.objects.filter(pk__in=stale[:FORECAST_BATCH]).order_by("pk"))
     done = []
-    for campaign in campaigns[:FORECAST_BATCH]:
-        forecast.forecast_snapshot_create(campaign=campaign)
-        done.append(campaign.pk)
+    # One run at a time: a large brand's forecast takes minutes, longer than beat's interval.
+    with _alone(FORECAST_LOCK) as got:
+        if not got:
+            return {"skipped": "already running"}
+        for campaign in campaigns:
+            forecast.forecast_snapshot_create(campaign=campaign)
+            done.append(campaign.pk)
     return {"forecast snapshots": done}

@@ -34,7 +34,9 @@ def _login(user) -> Client:
     user.set_password(PASSWORD)
     user.save()
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    assert client.login(username=user.username, password=PASSWORD)
+    # Through the login page: authenticate() needs the request (django-axes counts failures per address).
+    response = client.post(reverse("dashboards:login"), {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302, response.content
     return client
 
 
