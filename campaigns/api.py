@@ -9,7 +9,7 @@ from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import generics, serializers, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -33,7 +33,7 @@ class MediaOut(serializers.ModelSerializer):
 
 
 class CallToActionOut(serializers.ModelSerializer):
-    tier = serializers.SlugRelatedField(slug_field="tag_id", read_only=True)
+    tier = serializers.SlugRelatedField(slug_field="tag_id", read_only=True, allow_null=True)
 
     class Meta:
         model = CallToAction
@@ -293,11 +293,20 @@ class VariantDetail(APIView):
         return Response(VariantOut(variant).data)
 
 
+class SeesPlans(permissions.BasePermission):
+    message = "You do not have permission to act on moments."
+
+    def has_permission(self, request, view):
+        return request.user.has_perm("campaigns.view_moment")
+
+
 def _transition(name: str, run, *, summary: str):
     """A workflow step as ``POST …/<name>/`` with an optional note."""
 
     class Step(APIView):
-        permission_classes = [IsAuthenticated]
+        # Who may not even see the plans is refused before any lookup (403, not 404); the step
+        # itself then checks its own right (submit, approve …).
+        permission_classes = [IsAuthenticated, SeesPlans]
 
         @extend_schema(request=NoteIn, responses={200: MomentOut}, summary=summary, operation_id=name)
         def post(self, request, public_id):
@@ -392,7 +401,7 @@ class MediaList(generics.ListCreateAPIView):
 
         asset = services.media_asset_create(data=upload.read(images.MAX_UPLOAD_BYTES + 1), original_name=upload.name,
                                             title=request.data.get("title", ""), by=request.user)  # fmt: skip
-        return Response(MediaOut(asset).data, status=status.HTTP_201_CREATED)
+        return Response(MediaOut(asset, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class HashtagList(generics.ListCreateAPIView):

@@ -43,3 +43,24 @@ def exception_handler(exc, context):
     if isinstance(exc, PermissionDenied):
         return Response({"detail": str(exc) or "You do not have permission."}, status=status.HTTP_403_FORBIDDEN)
     return drf_exception_handler(exc, context)
+
+
+# --- errors outside the API's views, under /api/ ------------------------------------------------
+def not_found(request, exception=None):
+    """A URL under /api/ that matches nothing answers JSON like the API's own 404s; other paths
+    get Django's page."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as page_server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error: it has been logged."}, status=500)
+    return page_server_error(request)

@@ -14,6 +14,9 @@ urlpatterns = [
     path("dashboard/", include("analytics.urls")),
     path("api/v1/", include(("campaigns.api", "api"))),
     path("api/v1/", include(("analytics.api", "analytics-api"))),
+    path("api/v1/", include(("analytics.dashboard_api", "dashboard-api"))),
+    path("api/v1/", include(("staff.api", "directory-api"))),
+    path("api/v1/", include(("campaigns.task_api", "task-api"))),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include("staff.urls")),
     path("", include("campaigns.urls")),
@@ -22,3 +25,6 @@ urlpatterns = [
 if settings.WECOM_SANDBOX:
     # The local WeCom stand-in (never in production: the production settings refuse it).
     urlpatterns.append(path("wecom-sandbox/", include("wecom.sandbox.urls")))
+
+handler404 = "moments_admin.api.not_found"
+handler500 = "moments_admin.api.server_error"

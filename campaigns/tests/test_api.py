@@ -157,12 +157,12 @@ def test_a_bad_upload_gets_a_message_and_stores_nothing(api, marketing_admin):
 
 # role × endpoint × method → status
 MATRIX = [
-    ("campaign-list", "get", {"marketing": 200, "approver": 200, "manager": 403, "anonymous": 403}),
-    ("campaign-list", "post", {"marketing": 201, "approver": 403, "manager": 403, "anonymous": 403}),
-    ("moment-list", "get", {"marketing": 200, "approver": 200, "manager": 403, "anonymous": 403}),
-    ("media-list", "get", {"marketing": 200, "approver": 200, "manager": 403, "anonymous": 403}),
-    ("hashtag-list", "post", {"marketing": 201, "approver": 403, "manager": 403, "anonymous": 403}),
-    ("cta-list", "get", {"marketing": 200, "approver": 200, "manager": 403, "anonymous": 403}),
+    ("campaign-list", "get", {"marketing": 200, "approver": 200, "manager": 403, "anonymous": 401}),
+    ("campaign-list", "post", {"marketing": 201, "approver": 403, "manager": 403, "anonymous": 401}),
+    ("moment-list", "get", {"marketing": 200, "approver": 200, "manager": 403, "anonymous": 401}),
+    ("media-list", "get", {"marketing": 200, "approver": 200, "manager": 403, "anonymous": 401}),
+    ("hashtag-list", "post", {"marketing": 201, "approver": 403, "manager": 403, "anonymous": 401}),
+    ("cta-list", "get", {"marketing": 200, "approver": 200, "manager": 403, "anonymous": 401}),
 ]
 
 

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "rest_framework",
+    "rest_framework.authtoken",  # tokens for integrations (the admin makes them)
     "drf_spectacular",
     "staff",
     "campaigns",
@@ -266,8 +267,13 @@ WECOM_SANDBOX_BEHAVIOUR = env_bool("WECOM_SANDBOX_BEHAVIOUR", True)
 
 # --- API (Django REST framework; schema by drf-spectacular) -------------------
 REST_FRAMEWORK = {
-    # The API serves the admin's users in their browser session (CSRF applies).
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # The admin's users in their browser session (CSRF applies), and integrations with a token
+    # ("Authorization: Token <key>"; tokens are made in the admin, one per user).
+    # Token first: an unauthenticated request gets 401 with "WWW-Authenticate: Token".
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -283,6 +289,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "HashtagKindEnum": "campaigns.models.Hashtag.Kind",
         "CallToActionKindEnum": "campaigns.models.CallToAction.Kind",
+        "PublishTaskStateEnum": "campaigns.models.PublishTask.State",
+        "PlanStateEnum": "campaigns.models.State",
+        "SyncRunStatusEnum": "staff.models.DirectorySyncRun.Status",
     },
 }
 

@@ -12,6 +12,7 @@ from django_celery_beat.models import (
     PeriodicTask,
     SolarSchedule,
 )
+from rest_framework.authtoken.models import Token, TokenProxy
 
 from analytics.models import PlatformRules
 from campaigns import models as cm
@@ -90,6 +91,7 @@ INSTANCES = {
         campaign=cf.campaign(_owner()), from_state="draft", to_state="in_review", by=_owner()
     ),
     PlatformRules: lambda d: PlatformRules.objects.create(effective_from="2027-01-01", feed_cap=3),
+    TokenProxy: lambda d: TokenProxy.objects.get(key=Token.objects.create(user=User.objects.create_user("bot")).key),
 }
 
 
