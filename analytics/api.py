@@ -26,7 +26,7 @@ from analytics import forecast, selectors
 from campaigns.models import Campaign, Moment, State, Variant
 from moments_admin.api import Pagination
 from staff.models import Associate
-from staff.selectors import associates_for_user, customers_for_user
+from staff.selectors import associates_for_user, customers_for_user, directory_scope
 
 MAX_SPAN_DAYS = 92
 
@@ -133,6 +133,11 @@ class CampaignReach(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="A campaign's reach (within the user's scope)")
     def get(self, request, public_id):
         campaign = get_object_or_404(Campaign, public_id=public_id)
+        if not directory_scope(user=request.user).everything:
+            # a manager: only a campaign that went out, or is planned, to their people (as the dashboards)
+            from analytics.dashboards import campaign_get_for_user
+
+            campaign = campaign_get_for_user(user=request.user, public_id=public_id)
         result = selectors.campaign_result(user=request.user, campaign=campaign)
         return Response({**asdict(result), "reach_rate": round(result.reach_rate, 4), "campaign": str(public_id)})
 

@@ -171,7 +171,9 @@ class CampaignAdmin(ModelAdmin):
         return request.user.has_perm("campaigns.add_channelcode")
 
     def has_view_channel_codes_permission(self, request, obj=None):
-        return request.user.has_perm("campaigns.view_channelcode")
+        # The codes name the campaign's associates: only who may see the plan (not a manager of
+        # any region: the campaign admin is not scoped to one).
+        return request.user.has_perm("campaigns.view_channelcode") and request.user.has_perm("campaigns.view_campaign")
 
     @action(description=_("Create channel QR codes"), url_path="channel-codes",
             permissions=["create_channel_codes"])  # fmt: skip
