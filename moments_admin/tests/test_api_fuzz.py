@@ -9,6 +9,8 @@ import re
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -25,6 +27,18 @@ SIDE_EFFECTS = {("POST", "/api/v1/directory/syncs/"), ("POST", "/api/v1/analytic
 
 
 @pytest.fixture
+def kept_connection():
+    """The WSGI app's request signals close the database connection after each request (as
+    in production); the test's connection holds its transaction, so keep it open (Django's
+    test client does the same)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
 def admin_token(directory):
     return Token.objects.create(user=factories.user("fuzzer", role=MARKETING_ADMIN)).key
 
@@ -32,7 +46,7 @@ def admin_token(directory):
 @schema.parametrize()
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @pytest.mark.django_db
-def test_no_operation_fails_or_answers_off_schema(case, admin_token):
+def test_no_operation_fails_or_answers_off_schema(case, admin_token, kept_connection):
     if (case.method.upper(), case.path) in SIDE_EFFECTS:
         pytest.skip("starts background work against WeCom: covered by its own tests")
     case.call_and_validate(headers={"Authorization": f"Token {admin_token}"},
