@@ -63,8 +63,7 @@ def _table(request, table: dashboards.Table) -> dict:
 
 
 def _csv(name: str, columns, rows):
-    return exports.csv_response(filename=name, header=[str(c.label) for c in columns], rows=rows,
-                                row_values=lambda row: [row.get(c.key) for c in columns])  # fmt: skip
+    return exports.table_csv(filename=name, columns=columns, rows=rows)
 
 
 class CampaignsOut(serializers.Serializer):

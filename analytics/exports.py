@@ -40,3 +40,9 @@ def csv_response(
     name = slugify(filename, allow_unicode=False) or "export"
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response
+
+
+def table_csv(*, filename: str, columns, rows) -> StreamingHttpResponse:
+    """A dashboard table (``analytics.dashboards.Column`` list, rows as dicts) as CSV."""
+    return csv_response(filename=filename, header=[str(c.label) for c in columns], rows=rows,
+                        row_values=lambda row: [row.get(c.key) for c in columns])  # fmt: skip

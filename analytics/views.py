@@ -80,8 +80,7 @@ def _wants_csv(request) -> bool:
 
 
 def _table_csv(filename: str, columns: list[dashboards.Column], rows) -> HttpResponse:
-    return exports.csv_response(filename=filename, header=[str(c.label) for c in columns], rows=rows,
-                                row_values=lambda row: [row.get(c.key) for c in columns])  # fmt: skip
+    return exports.table_csv(filename=filename, columns=columns, rows=rows)
 
 
 # --- pages ---------------------------------------------------------------------------------------
