@@ -8,10 +8,12 @@ broker under ``var/``, a local-memory cache. Point ``DATABASE_URL``,
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -48,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
+    "axes",
     "django_celery_beat",
     "rest_framework",
     "rest_framework.authtoken",  # tokens for integrations (the admin makes them)
@@ -60,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "moments_admin.security.PolicyByPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -68,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "moments_admin.urls"
@@ -168,6 +175,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 AUTH_USER_MODEL = "staff.User"
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
+AUTHENTICATION_BACKENDS = [
+    # First: it refuses a locked-out (username, address) pair before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -294,6 +306,55 @@ SPECTACULAR_SETTINGS = {
         "SyncRunStatusEnum": "staff.models.DirectorySyncRun.Status",
     },
 }
+
+# --- Security: Content Security Policy and login lockout -----------------------
+# Our own pages (the associate's, the dashboards, the logins, /go/) run only our static files: no
+# inline script or style, no eval. Data for scripts travels in json_script blocks
+# (<script type="application/json">), which browsers do not run. The one foreign script is WeCom's
+# JS-SDK on the associate's page: its origins (WECOM_JSSDK_URLS; with the sandbox, this app) are allowed.
+_JSSDK_ORIGINS = sorted({f"{url.scheme}://{url.netloc}" for url in map(urlsplit, WECOM_JSSDK_URLS) if url.netloc})
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, *_JSSDK_ORIGINS],
+        "style-src": [SELF],
+        # Profile photos come from WeCom's image CDN (several hosts) and the JS-SDK reports by image
+        # beacon: any HTTPS image. Images run no code.
+        "img-src": [SELF, "data:", "https:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],  # as X-Frame-Options: DENY
+    }
+}
+# Added to the policy under these path prefixes (moments_admin.security.PolicyByPathMiddleware).
+# The Django admin's theme (django-unfold) writes inline scripts and styles and runs Alpine.js,
+# which evaluates its attributes. The sandbox's control page (dev only) has an inline style.
+CSP_UPDATES_BY_PATH = {"/admin/": {"script-src": [UNSAFE_INLINE, UNSAFE_EVAL], "style-src": [UNSAFE_INLINE]}}
+if WECOM_SANDBOX:
+    CSP_UPDATES_BY_PATH["/wecom-sandbox/"] = {"style-src": [UNSAFE_INLINE]}
+
+# Failed logins (admin and dashboards: both Django's LoginView, which hands `request` to
+# authenticate()) lock a (username, client address) pair for a cool-off: a password guesser is
+# stopped, and someone else's typos elsewhere never lock a person out. The database handler: the
+# count is shared by every web process and survives restarts, on SQLite as on PostgreSQL (the
+# local-memory cache of the embedded setup would be per process). Failures during the cool-off
+# do not extend it, so the page's "try again in N minutes" holds. Unlock early with
+# `manage.py axes_reset_username <username>`.
+AXES_ENABLED = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=24 * 60))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "moments_admin.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "moments_admin.security.client_ip"
+# Behind one reverse proxy, the client is the address it appends to X-Forwarded-For.
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+# Only failures are kept (no log of every login), and not in the admin: the lockout is the point.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
 
 # --- Admin (django-unfold) ----------------------------------------------------
 UNFOLD = {

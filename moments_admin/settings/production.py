@@ -1,6 +1,11 @@
 """Production: the base settings, hardened. Adds no behaviour; requires secrets.
 
 DJANGO_SETTINGS_MODULE=moments_admin.settings.production
+
+Every secret comes from the environment, none has a default here: the Django key, WeCom's app
+credentials and, when callbacks are on, their token. The sandbox (and its control plane, which can
+act as any member and customer) cannot be turned on. moments_admin/tests/test_security.py holds
+each of these to account, and `manage.py check --deploy` passes with no warning.
 """
 
 import os
@@ -28,6 +33,16 @@ WECOM_BASE_URL = env_str("WECOM_BASE_URL", "https://qyapi.weixin.qq.com/cgi-bin/
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("The environment variable ALLOWED_HOSTS is required in production (comma-separated).")
+# The sandbox's corp and secret are base's defaults: WeCom's own are required here.
+WECOM_CORP_ID = env_str("WECOM_CORP_ID")
+WECOM_SECRET = env_str("WECOM_SECRET")
+# Callbacks need the token and the key together; without a key they answer 503 (staff.views).
+WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "")
+if WECOM_ENCODING_AES_KEY and not WECOM_CALLBACK_TOKEN:  # noqa: F405
+    raise ImproperlyConfigured(
+        "The environment variable WECOM_CALLBACK_TOKEN is required with WECOM_ENCODING_AES_KEY "
+        "(both from the WeCom console's callback settings)."
+    )
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
@@ -39,6 +54,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SECURE = True
+LANGUAGE_COOKIE_HTTPONLY = True
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -99,7 +99,8 @@ def test_production_requires_a_secret_key_and_hosts(tmp_path):
     assert "SECRET_KEY is required" in _start(tmp_path, "moments_admin.settings.production").stderr
     key = secrets.token_urlsafe(50)
     assert "ALLOWED_HOSTS is required" in _start(tmp_path, "moments_admin.settings.production", SECRET_KEY=key).stderr
-    started = _start(tmp_path, "moments_admin.settings.production", SECRET_KEY=key, ALLOWED_HOSTS="moments.example.com")
+    started = _start(tmp_path, "moments_admin.settings.production", SECRET_KEY=key, ALLOWED_HOSTS="moments.example.com",
+                     WECOM_CORP_ID="ww-corp", WECOM_SECRET="app-secret")  # fmt: skip
     assert started.returncode == 0, started.stderr
 
 
@@ -108,7 +109,8 @@ def test_production_talks_to_wecom_itself(tmp_path):
     show = "from django.conf import settings as s\nprint(s.WECOM_BASE_URL, s.WECOM_OAUTH_AUTHORIZE_URL)\n"
     show += "print(*s.WECOM_JSSDK_URLS)"
     started = _start(tmp_path, "moments_admin.settings.production", code=show,
-                     SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="moments.example.com")  # fmt: skip
+                     SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="moments.example.com",
+                     WECOM_CORP_ID="ww-corp", WECOM_SECRET="app-secret")  # fmt: skip
     assert started.returncode == 0, started.stderr
     addresses = started.stdout.split()
     assert addresses[:2] == [

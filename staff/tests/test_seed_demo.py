@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.db.models import Count
+from django.test import RequestFactory
 
 from staff import selectors
 from staff.models import (
@@ -97,7 +98,7 @@ def test_the_printed_logins_work_and_the_manager_is_scoped(seeded, tmp_path):
             logins[parts[-2]] = parts[-1]
     assert set(logins) == {"admin", "approver", "manager"}
     for username, password in logins.items():
-        assert authenticate(username=username, password=password), username
+        assert authenticate(RequestFactory().post("/admin/login/"), username=username, password=password), username
     assert (tmp_path / "demo-logins.txt").read_text().count("\n") == 3
     manager = User.objects.get(username="manager")
     assert 0 < selectors.associates_for_user(user=manager).count() < Associate.objects.count()

@@ -53,7 +53,11 @@
     var build = builders[el.getAttribute("data-chart")];
     if (!source || !build) { return; }
     var chart = window.echarts.init(el, null, { renderer: "svg" });
-    chart.setOption(build(JSON.parse(source.textContent)));
+    var option = build(JSON.parse(source.textContent));
+    // Tooltips drawn in the chart's SVG: ECharts' HTML tooltips write style attributes, which the
+    // Content Security Policy (style-src 'self') blocks.
+    option.tooltip.renderMode = "richText";
+    chart.setOption(option);
     el.setAttribute("data-ready", "1");
     charts.push(chart);
   });

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns import demo
@@ -20,6 +21,12 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="skip when a campaign exists")
 
     def handle(self, *args, **options):
+        # Like seed_demo: a demo for the sandbox's brand. --flush deletes every campaign, so never on a real one.
+        if not settings.WECOM_SANDBOX:
+            raise CommandError(
+                "seed_demo_campaign drafts the demo in the WeCom sandbox's brand and is refused without the sandbox "
+                "(production settings never enable it): nothing was changed."
+            )
         if options["flush"] or options["flush_only"]:
             demo.demo_campaign_flush()
             if options["flush_only"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -33,6 +34,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bars.")
 
     def handle(self, *args, **options):
+        # Before anything else, --flush included: the demo lives in the WeCom sandbox, which production
+        # settings cannot enable, and its logins are written down in var/. Never on a real directory.
+        if not settings.WECOM_SANDBOX:
+            raise CommandError(
+                "seed_demo builds the demo brand in the WeCom sandbox and is refused without it "
+                "(production settings never enable the sandbox): nothing was changed."
+            )
         size = demo.DemoSize(
             associates=options["associates"],
             contacts_per_associate=options["contacts_per_associate"],
