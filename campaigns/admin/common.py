@@ -31,7 +31,10 @@ class NoteForm(forms.Form):
 
 
 def transition_page(model_admin, request, obj, *, title: str, explanation: str, button: str, run, note: bool = True):
-    """A confirmation page for one workflow step: GET shows it, POST runs ``run(note)``."""
+    """A confirmation page for one workflow step: GET shows it, POST runs ``run(note)``.
+
+    ``run`` returns the success message, or (message, URL) to go elsewhere than back to ``obj``
+    (a clone opens the copy)."""
     change_url = reverse(f"admin:campaigns_{obj._meta.model_name}_change", args=[obj.pk])
     form = NoteForm(request.POST if request.method == "POST" else None)  # an empty POST is still a POST
     if request.method == "POST" and form.is_valid():
@@ -40,6 +43,8 @@ def transition_page(model_admin, request, obj, *, title: str, explanation: str, 
         except WORKFLOW_ERRORS as error:
             _report(request, error)
         else:
+            if isinstance(result, tuple):
+                result, change_url = result
             messages.success(request, result)
         return redirect(change_url)
     context = {

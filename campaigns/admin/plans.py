@@ -10,7 +10,6 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import Http404
-from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -195,9 +194,16 @@ class CampaignAdmin(ModelAdmin):
     @action(description=_("Clone the campaign"), url_path="clone", permissions=["submit"])
     def clone_plan(self, request, object_id):
         campaign = self._get(request, object_id)
-        copy = services.campaign_clone(campaign=campaign, by=request.user)
-        messages.success(request, gettext("A draft copy a year later: change its dates and content."))
-        return redirect(reverse("admin:campaigns_campaign_change", args=[copy.pk]))
+
+        def run(_note):
+            copy = services.campaign_clone(campaign=campaign, by=request.user)
+            return (gettext("A draft copy a year later: change its dates and content."),
+                    reverse("admin:campaigns_campaign_change", args=[copy.pk]))  # fmt: skip
+
+        # Confirmed on POST like every other step: a GET (a link, an image on any page) changes nothing.
+        return transition_page(self, request, campaign, title=gettext("Clone “%s”") % campaign.name,
+                               explanation=gettext("A draft copy of the campaign and its moments, a year later."),
+                               button=gettext("Clone"), run=run, note=False)  # fmt: skip
 
 
 # --- moments ------------------------------------------------------------------------------------
@@ -293,10 +299,10 @@ class MomentAdmin(ModelAdmin):
     def has_approve_permission(self, request, obj=None):
         return request.user.has_perm("campaigns.approve_moment")
 
-    def _step(self, request, object_id, *, title, explanation, button, run):
+    def _step(self, request, object_id, *, title, explanation, button, run, note=True):
         moment = self._get(request, object_id)
         return transition_page(self, request, moment, title=title % moment.title, explanation=explanation,
-                               button=button, run=lambda note: run(moment, note))  # fmt: skip
+                               button=button, run=lambda text: run(moment, text), note=note)  # fmt: skip
 
     @action(description=_("Submit for review"), url_path="submit", permissions=["submit"])
     def submit(self, request, object_id):
@@ -350,9 +356,13 @@ class MomentAdmin(ModelAdmin):
 
     @action(description=_("Clone"), url_path="clone", permissions=["submit"])
     def clone(self, request, object_id):
-        copy = services.moment_clone(moment=self._get(request, object_id), by=request.user)
-        messages.success(request, gettext("A draft copy a day later."))
-        return redirect(reverse("admin:campaigns_moment_change", args=[copy.pk]))
+        def run(moment, _note):
+            copy = services.moment_clone(moment=moment, by=request.user)
+            return gettext("A draft copy a day later."), reverse("admin:campaigns_moment_change", args=[copy.pk])
+
+        return self._step(request, object_id, title=gettext("Clone “%s”"),
+                          explanation=gettext("A draft copy of the moment and its variants, a day later."),
+                          button=gettext("Clone"), run=run, note=False)  # fmt: skip
 
     @action(description=_("Calendar"), url_path="calendar", icon="calendar_month", permissions=["view"])
     def calendar(self, request):

@@ -188,10 +188,22 @@ def test_the_calendar_shows_moments_by_local_day(client, marketing_admin, plan):
     assert bad.status_code == 200
 
 
-def test_clone_from_the_admin(client, marketing_admin, plan):
+def test_clone_from_the_admin_confirms_first(client, marketing_admin, plan):
     client.force_login(marketing_admin)
-    response = client.get(reverse("admin:campaigns_campaign_clone_plan", args=[plan.pk]))
-    assert response.status_code == 302 and Campaign.objects.count() == 2
+    url = reverse("admin:campaigns_campaign_clone_plan", args=[plan.pk])
+    confirm = client.get(url)  # a GET (a link, an image on another site) only asks
+    assert confirm.status_code == 200 and Campaign.objects.count() == 1
+    response = client.post(url, {})
+    copy = Campaign.objects.exclude(pk=plan.pk).get()
+    assert response.status_code == 302 and response["Location"] == reverse("admin:campaigns_campaign_change",
+                                                                            args=[copy.pk])  # fmt: skip
+    moment = plan.moments.first()
+    url = reverse("admin:campaigns_moment_clone", args=[moment.pk])
+    before = Moment.objects.count()
+    assert client.get(url).status_code == 200 and Moment.objects.count() == before
+    response = client.post(url, {})
+    assert Moment.objects.count() == before + 1
+    assert response["Location"] == reverse("admin:campaigns_moment_change", args=[Moment.objects.latest("pk").pk])
 
 
 def test_list_pages_do_not_grow_in_queries(client, marketing_admin, directory, django_assert_max_num_queries):
