@@ -24,6 +24,8 @@ app.conf.beat_schedule = {
     # The schedule lives in the database: one static entry claims whatever is due (DESIGN.md §5.3).
     "dispatch-due": {"task": "campaigns.tasks.dispatch_due_task", "schedule": 30.0},
     "dispatch-reconcile": {"task": "campaigns.tasks.reconcile_task", "schedule": 120.0},
+    # Callback events whose job was lost (a broker restart) are queued again.
+    "callback-reconcile": {"task": "staff.tasks.callback_events_reconcile_task", "schedule": 300.0},
     # Until the results sync (analytics) takes over: who of those who clicked has published in WeCom.
     "publish-confirm": {"task": "campaigns.tasks.publish_confirm_task", "schedule": 60.0},
     "publish-reminders": {"task": "campaigns.tasks.reminders_task", "schedule": 300.0},

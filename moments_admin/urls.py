@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
+from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView
 
 from moments_admin.health import healthz
@@ -21,6 +22,14 @@ urlpatterns = [
     path("", include("staff.urls")),
     path("", include("campaigns.urls")),
 ]
+
+if settings.MOMENTS_SERVE_MEDIA:
+    # Uploaded photos for the embedded setup (make run): the associate's page and WeCom's client fetch them.
+    # Production leaves /media/ to the reverse proxy (docs/operations.md).
+    def media(request, path):
+        return serve(request, path, document_root=settings.MEDIA_ROOT)  # read per request: tests move it
+
+    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", media, name="media"))
 
 if settings.WECOM_SANDBOX:
     # The local WeCom stand-in (never in production: the production settings refuse it).

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from collections import Counter
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -93,6 +94,31 @@ def callback_event_apply(*, event_id: int, client) -> CallbackEvent:
     )
     event.refresh_from_db()
     return event
+
+
+def callback_event_failed(*, event_id: int, error: PermanentError) -> CallbackEvent:
+    """Close an event WeCom's refusal makes impossible to apply, with the reason as its outcome."""
+    outcome = f"failed ({error.errcode}): {error.reason}; the next directory sync repairs it"
+    CallbackEvent.objects.filter(pk=event_id, applied_at__isnull=True).update(
+        applied_at=timezone.now(), outcome=outcome[:255]
+    )
+    return CallbackEvent.objects.get(pk=event_id)
+
+
+# Older events are left alone: the nightly directory sync has repaired what they changed by then.
+CALLBACK_RECONCILE_WINDOW = dt.timedelta(days=2)
+CALLBACK_RECONCILE_BATCH = 1000
+
+
+def callback_events_stale(now: dt.datetime | None = None) -> list[int]:
+    """Ids of recorded events not applied ``MOMENTS_CALLBACK_STALE_SECONDS`` after they came in
+    (their job was lost), oldest first, at most a batch (the ``callback_pending`` partial index)."""
+    now = now or timezone.now()
+    before = now - dt.timedelta(seconds=settings.MOMENTS_CALLBACK_STALE_SECONDS)
+    pending = CallbackEvent.objects.filter(
+        applied_at__isnull=True, received_at__lt=before, received_at__gte=now - CALLBACK_RECONCILE_WINDOW
+    )
+    return list(pending.order_by("received_at").values_list("pk", flat=True)[:CALLBACK_RECONCILE_BATCH])
 
 
 def _event_time(fields: dict) -> dt.datetime:

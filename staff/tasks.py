@@ -8,7 +8,7 @@ from celery import shared_task
 
 from staff.sync import SyncAlreadyRunning, directory_sync
 from wecom.client import client_from_settings
-from wecom.errors import TransientError
+from wecom.errors import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +39,29 @@ def callback_event_apply_task(self, event_id: int) -> str:
     applied event is skipped, and applying reconciles with WeCom's current state.
     Keep it short and never delay its first run: a new contact's welcome message goes
     from here, and its WelcomeCode is good for 20 s (docs/wecom-contact-way.md)."""
-    from staff.callbacks import callback_event_apply
+    from staff.callbacks import callback_event_apply, callback_event_failed
 
     try:
         with client_from_settings() as client:
             return callback_event_apply(event_id=event_id, client=client).outcome
     except TransientError as error:
+        # Past its retries the event stays unapplied: callback_events_reconcile_task queues it again later.
         raise self.retry(exc=error, countdown=min(15 * 2**self.request.retries, 300)) from error
+    except PermanentError as error:
+        # WeCom refused for good (no permission, …): recorded on the event, not tried again; the
+        # nightly directory sync repairs the contact.
+        return callback_event_failed(event_id=event_id, error=error).outcome
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def callback_events_reconcile_task() -> int:
+    """Queue again the recorded callback events whose job was lost (a broker restart, a worker
+    killed past its retries): beat runs it every few minutes."""
+    from staff.callbacks import callback_events_stale
+
+    ids = callback_events_stale()
+    for event_id in ids:
+        callback_event_apply_task.delay(event_id)
+    if ids:
+        logger.warning("callback events queued again (their job was lost): %d", len(ids))
+    return len(ids)

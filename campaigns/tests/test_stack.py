@@ -201,3 +201,29 @@ def test_enterprise_mode_one_wecom_task_at_dispatch_then_confirmed(stack):
     assert published.status_code == 200, published.text
     wait_for(lambda: _states(moment).get("published") == 1, timeout=60, what="WeCom's confirmation", stack=stack)
     assert _states(moment) == {"published": 1, "notified": 2}
+
+
+def test_a_callback_whose_job_was_lost_is_applied_by_beat_s_reconciler(stack):
+    """Recorded, but its job never reached a worker (a broker restart): beat's reconciler queues it
+    again on the "realtime" queue, which a worker started without -Q consumes with the others."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from staff.models import CallbackEvent
+
+    payload = {"UserID": "newcomer", "ExternalUserID": "wm0"}
+    event = CallbackEvent.objects.create(event="change_external_contact", change_type="add_external_contact",
+                                         key="lost-job", payload=payload)  # fmt: skip
+    CallbackEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - dt.timedelta(minutes=10))
+    stack.start_worker()
+    stack.start_beat()
+    wait_for(lambda: CallbackEvent.objects.filter(pk=event.pk, applied_at__isnull=False).exists(), timeout=120,
+             what="the lost callback applied", stack=stack)  # fmt: skip
+    event.refresh_from_db()
+    assert event.outcome.startswith("skipped: unknown associate")
+    worker_log = "\n".join(path.read_text() for path in stack.directory.glob("worker-*.log"))
+    assert "callback_event_apply_task" in worker_log and ".> realtime" in worker_log
+    # The worker logs through the app's LOGGING: its lines name the task they come from (moments_admin.logs).
+    assert re.search(r"staff\.tasks\.callback_events_reconcile_task [0-9a-f-]{36}\]: callback events queued again",
+                     worker_log), worker_log[-3000:]  # fmt: skip

@@ -16,6 +16,7 @@ import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from django_guid.integrations import CeleryIntegration
 
 from moments_admin.env import env_bool, env_choice, env_int, env_list, env_str, env_time_zone
 
@@ -37,6 +38,8 @@ def _local_secret(name: str, make) -> str:
 
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY", "") or _local_secret("secret_key", lambda: secrets.token_urlsafe(50))
+# Former keys, still accepted for signatures (associates' links, sessions) while a new key rolls out.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -51,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "django_guid",
     "axes",
     "django_celery_beat",
     "rest_framework",
@@ -63,6 +67,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_guid.middleware.guid_middleware",  # first: every later line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     "moments_admin.security.PolicyByPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -170,6 +175,20 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Three queues, so that a heavy job never holds up a light one where the pools are split
+# (docs/operations.md, "Workers"): "realtime" for callbacks (a welcome message's code is good for 20 s),
+# the default "celery" for dispatch, notifications and the publish flow, "bulk" for the directory sync,
+# results sync, roll-ups and forecasts. A worker started without -Q (make run, the tests) consumes all three.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {"realtime": {}, "celery": {}, "bulk": {}}
+CELERY_TASK_ROUTES = {
+    "staff.tasks.callback_event_apply_task": {"queue": "realtime"},
+    "staff.tasks.callback_events_reconcile_task": {"queue": "realtime"},
+    "staff.tasks.directory_sync_task": {"queue": "bulk"},
+    "analytics.tasks.*": {"queue": "bulk"},
+}
+# A recorded callback whose job was lost (a broker restart) is queued again after this many seconds.
+MOMENTS_CALLBACK_STALE_SECONDS = env_int("MOMENTS_CALLBACK_STALE_SECONDS", 300, minimum=2)
 
 # --- Auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "staff.User"
@@ -203,6 +222,8 @@ STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
+# Served by the app itself (django.views.static) in the embedded setup; production: by the reverse proxy.
+MOMENTS_SERVE_MEDIA = env_bool("MOMENTS_SERVE_MEDIA", True)
 
 # Serve straight from the app folders, so `make run` needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
@@ -355,6 +376,7 @@ TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 # Only failures are kept (no log of every login), and not in the admin: the lockout is the point.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False  # its start-up banner in every process; lockouts are still logged (WARNING)
 
 # --- Admin (django-unfold) ----------------------------------------------------
 UNFOLD = {
@@ -366,9 +388,35 @@ UNFOLD = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "moments_admin.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(task_name)s %(task_id)s]: %(message)s"
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(task_name)s %(task_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env_choice("LOG_FORMAT", "plain", ["plain", "json"]),
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])},
     # httpx logs each request's URL at INFO, and WeCom URLs carry the access token.
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}
+
+# Request ids (django-guid): taken from the proxy's X-Request-ID when it is a UUID (nginx: $request_id),
+# made otherwise, answered in the same header, and handed to the Celery tasks a request queues. Workers
+# log through LOGGING above, so their lines carry the ids too (moments_admin.logs).
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "IGNORE_URLS": ["healthz"],
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True)],
 }

@@ -33,6 +33,15 @@ WECOM_BASE_URL = env_str("WECOM_BASE_URL", "https://qyapi.weixin.qq.com/cgi-bin/
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("The environment variable ALLOWED_HOSTS is required in production (comma-separated).")
+# Base's embedded defaults (SQLite, a filesystem broker, a per-process cache, a loopback address in
+# links) suit one machine: in production each must be said.
+_missing = [name for name in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "MOMENTS_PUBLIC_URL")
+            if not os.environ.get(name, "").strip()]  # fmt: skip
+if _missing:
+    raise ImproperlyConfigured(
+        f"In production these environment variables are required (base's embedded defaults are for one machine): "
+        f"{', '.join(_missing)}."
+    )
 # The sandbox's corp and secret are base's defaults: WeCom's own are required here.
 WECOM_CORP_ID = env_str("WECOM_CORP_ID")
 WECOM_SECRET = env_str("WECOM_SECRET")
@@ -44,6 +53,8 @@ if WECOM_ENCODING_AES_KEY and not WECOM_CALLBACK_TOKEN:  # noqa: F405
         "(both from the WeCom console's callback settings)."
     )
 
+# The reverse proxy serves /media/ (docs/operations.md); MOMENTS_SERVE_MEDIA=1 lets gunicorn do it.
+MOMENTS_SERVE_MEDIA = env_bool("MOMENTS_SERVE_MEDIA", False)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -54,6 +65,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
+# A load balancer's probe talks to gunicorn in plain HTTP: /healthz answers it instead of redirecting.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 LANGUAGE_COOKIE_SECURE = True
 LANGUAGE_COOKIE_HTTPONLY = True
 

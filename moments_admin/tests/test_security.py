@@ -36,6 +36,11 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "moments.example.com",
     "WECOM_CORP_ID": "ww-corp",
     "WECOM_SECRET": "app-secret",
+    # required too; nothing connects to them at start-up or in check --deploy
+    "DATABASE_URL": "postgres://moments@127.0.0.1:5432/moments",
+    "CELERY_BROKER_URL": "memory://",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "MOMENTS_PUBLIC_URL": "https://moments.example.com",
 }
 
 
@@ -377,8 +382,8 @@ def test_seed_demo_campaign_is_refused_without_the_sandbox_and_deletes_nothing(d
 
 def test_seed_demo_is_refused_under_production_settings(tmp_path):
     """Before it touches the database (this one has no tables), --flush included."""
-    refused = _run(tmp_path, ["manage.py", "seed_demo", "--flush", "--no-progress"], **PRODUCTION,
-                   DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}")  # fmt: skip
+    refused = _run(tmp_path, ["manage.py", "seed_demo", "--flush", "--no-progress"],
+                   **{**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"})  # fmt: skip
     assert refused.returncode != 0
     assert "seed_demo builds the demo brand in the WeCom sandbox and is refused" in refused.stderr
 

@@ -95,12 +95,30 @@ def test_the_embedded_defaults_start_without_any_configuration(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+# What production requires besides its secrets (values are not connected to at start-up).
+INFRASTRUCTURE = {
+    "DATABASE_URL": "postgres://moments@127.0.0.1:5432/moments",
+    "CELERY_BROKER_URL": "memory://",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "MOMENTS_PUBLIC_URL": "https://moments.example.com",
+}
+
+
+def test_production_requires_its_infrastructure(tmp_path):
+    started = _start(tmp_path, "moments_admin.settings.production", SECRET_KEY=secrets.token_urlsafe(50),
+                     ALLOWED_HOSTS="moments.example.com", WECOM_CORP_ID="ww-corp", WECOM_SECRET="app-secret",
+                     **{**INFRASTRUCTURE, "REDIS_URL": "", "MOMENTS_PUBLIC_URL": ""})  # fmt: skip
+    assert started.returncode != 0
+    assert "these environment variables are required" in started.stderr
+    assert "REDIS_URL, MOMENTS_PUBLIC_URL" in started.stderr and "DATABASE_URL" not in started.stderr.splitlines()[-1]
+
+
 def test_production_requires_a_secret_key_and_hosts(tmp_path):
     assert "SECRET_KEY is required" in _start(tmp_path, "moments_admin.settings.production").stderr
     key = secrets.token_urlsafe(50)
     assert "ALLOWED_HOSTS is required" in _start(tmp_path, "moments_admin.settings.production", SECRET_KEY=key).stderr
     started = _start(tmp_path, "moments_admin.settings.production", SECRET_KEY=key, ALLOWED_HOSTS="moments.example.com",
-                     WECOM_CORP_ID="ww-corp", WECOM_SECRET="app-secret")  # fmt: skip
+                     WECOM_CORP_ID="ww-corp", WECOM_SECRET="app-secret", **INFRASTRUCTURE)  # fmt: skip
     assert started.returncode == 0, started.stderr
 
 
@@ -110,7 +128,7 @@ def test_production_talks_to_wecom_itself(tmp_path):
     show += "print(*s.WECOM_JSSDK_URLS)"
     started = _start(tmp_path, "moments_admin.settings.production", code=show,
                      SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="moments.example.com",
-                     WECOM_CORP_ID="ww-corp", WECOM_SECRET="app-secret")  # fmt: skip
+                     WECOM_CORP_ID="ww-corp", WECOM_SECRET="app-secret", **INFRASTRUCTURE)  # fmt: skip
     assert started.returncode == 0, started.stderr
     addresses = started.stdout.split()
     assert addresses[:2] == [

@@ -4,9 +4,11 @@ applied against the sandbox over real HTTP."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from staff import callbacks, sync
 from staff.models import CallbackEvent, Contact, CustomerTag
@@ -169,3 +171,35 @@ def test_callbacks_answer_503_until_a_key_is_configured(client, db, settings):
     settings.WECOM_ENCODING_AES_KEY = ""
     response = client.get(URL, {"msg_signature": "x", "timestamp": "1", "nonce": "n", "echostr": "e"})
     assert response.status_code == 503
+
+
+# --- lost jobs and refusals -----------------------------------------------------------------------
+def _recorded(received_ago: dt.timedelta, **fields) -> CallbackEvent:
+    key = f"test-{CallbackEvent.objects.count()}"
+    event = CallbackEvent.objects.create(event="change_external_contact", change_type="add_external_contact", key=key,
+                                         payload={"UserID": "lily", "ExternalUserID": "wm0", **fields})  # fmt: skip
+    CallbackEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - received_ago)
+    return event
+
+
+def test_only_events_left_unapplied_past_the_delay_are_queued_again(db, settings):
+    settings.MOMENTS_CALLBACK_STALE_SECONDS = 300
+    lost = _recorded(dt.timedelta(minutes=10))
+    older = _recorded(dt.timedelta(hours=30))
+    _recorded(dt.timedelta(minutes=1))  # its job may still be on its way
+    _recorded(dt.timedelta(days=3))  # the nightly sync has repaired it since
+    applied = _recorded(dt.timedelta(hours=1))
+    CallbackEvent.objects.filter(pk=applied.pk).update(applied_at=timezone.now(), outcome="contact updated")
+    assert callbacks.callback_events_stale() == [older.pk, lost.pk]
+
+
+def test_a_refusal_from_wecom_closes_the_event_with_its_reason(synced, sandbox_corp, settings, wecom_base_url):
+    from staff.tasks import callback_event_apply_task
+
+    settings.WECOM_BASE_URL = wecom_base_url
+    sm.Fault.objects.create(endpoint="externalcontact/get", errcode=48002)
+    event = _recorded(dt.timedelta(minutes=10))
+    outcome = callback_event_apply_task.apply(args=[event.pk]).get()
+    event.refresh_from_db()
+    assert event.applied_at and event.outcome == outcome and outcome.startswith("failed (48002)")
+    assert callbacks.callback_events_stale() == []  # not tried again
