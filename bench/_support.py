@@ -313,3 +313,105 @@ def campaign_build(*, personal_posters_every: int = 0) -> dict:
             )
         analyze([Post, Delivery])
     return {"campaign": campaign, "moments": moments, "other": other, "days": days}
+
+
+# --- servers of our own (bench/resilience.py, bench/load.py) -----------------------------------------
+def database_recreate(url: str) -> None:
+    """Drop and create the PostgreSQL database named in ``url`` (its server must be up)."""
+    import psycopg2
+
+    parts = urlsplit(url)
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    try:
+        connection = psycopg2.connect(admin_url, connect_timeout=5)
+    except psycopg2.OperationalError as error:
+        sys.exit(f"Benchmarks need PostgreSQL at {admin_url}: {error}")
+    connection.autocommit = True
+    name = parts.path.lstrip("/")
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
+
+
+def manage(*argv: str, env: dict[str, str]) -> None:
+    """``manage.py`` in a subprocess with its own environment (another database)."""
+    subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env={**os.environ, **env}, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of our own (``initdb`` in ``directory``, a free port on loopback,
+    default settings), to stop and restart without disturbing anyone else's databases. As
+    root, the server runs as the ``postgres`` user (PostgreSQL refuses root)."""
+
+    def __init__(self, directory: Path):
+        import glob
+        import shutil
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+        found = shutil.which("pg_ctl")
+        self.bindir = Path(bins[-1]) if bins else Path(found).parent if found else None
+        self.directory = directory
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+
+    def missing(self) -> str:
+        """Why no private cluster can run here ('' when it can)."""
+        if self.bindir is None or not (self.bindir / "initdb").exists():
+            return "needs PostgreSQL's server binaries (initdb, pg_ctl: apt-get install postgresql)"
+        return ""
+
+    def _run(self, tool: str, *argv: str) -> None:
+        command = [str(self.bindir / tool), *argv]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def start(self) -> None:
+        import shutil
+
+        data = self.directory / "data"
+        if not data.exists():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if self.as_postgres:
+                shutil.chown(self.directory, "postgres")
+            self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-instructions")
+        self._run("pg_ctl", "-D", str(data), "-l", str(self.directory / "server.log"), "-w", "-t", "60",
+                  "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1", "start")  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast``: every connection is cut, as a restart by the operator does; ``immediate``: a crash."""
+        if (self.directory / "data" / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.directory / "data"), "-m", mode, "-w", "stop")
+
+    def url(self, name: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+
+def gunicorn_start(*, port: int, env: dict[str, str], app: str = "moments_admin.wsgi", workers: int = 2,
+                   threads: int = 4, log: Path | None = None) -> subprocess.Popen:  # fmt: skip
+    """gunicorn on loopback as the Procfile's ``web`` runs it (``workers`` × ``threads``), with
+    ``env`` added to this process's environment; returns once it answers HTTP."""
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 (closed with the process)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--threads", str(threads), "--timeout", "60", "--log-level", "warning", "--pythonpath", str(ROOT / "bench")],
+        cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+            return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.kill()
+    sys.exit(f"gunicorn did not start on port {port}" + (f" (see {log})" if log else ""))
+
+
+def machine() -> str:
+    """Cores and load average: whether something else was running beside a benchmark."""
+    one, five, fifteen = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {one:.1f} {five:.1f} {fifteen:.1f} (1, 5, 15 min)"

@@ -408,7 +408,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])},
     # httpx logs each request's URL at INFO, and WeCom URLs carry the access token.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    # django_guid says at INFO, for every request, that it made an id: the id is on every line anyway.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}, "django_guid": {"level": "WARNING"}},
 }
 
 # Request ids (django-guid): taken from the proxy's X-Request-ID when it is a UUID (nginx: $request_id),
