@@ -5,11 +5,12 @@ from django.views.generic import RedirectView
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView
 
-from moments_admin.health import healthz
+from moments_admin.health import healthz, healthz_queues
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("healthz/queues", healthz_queues, name="healthz-queues"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("dashboard/", include("analytics.urls")),

@@ -224,6 +224,11 @@ def test_a_callback_whose_job_was_lost_is_applied_by_beat_s_reconciler(stack):
     assert event.outcome.startswith("skipped: unknown associate")
     worker_log = "\n".join(path.read_text() for path in stack.directory.glob("worker-*.log"))
     assert "callback_event_apply_task" in worker_log and ".> realtime" in worker_log
+    # Beat's heartbeats reached a worker on every queue: the queues' health check is green.
+    from django.test import Client
+
+    wait_for(lambda: Client().get("/healthz/queues").status_code == 200, timeout=60, what="every queue's heartbeat",
+             stack=stack)  # fmt: skip
     # The worker logs through the app's LOGGING: its lines name the task they come from (moments_admin.logs).
     assert re.search(r"staff\.tasks\.callback_events_reconcile_task [0-9a-f-]{36}\]: callback events queued again",
                      worker_log), worker_log[-3000:]  # fmt: skip

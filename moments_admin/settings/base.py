@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",  # tokens for integrations (the admin makes them)
     "drf_spectacular",
+    "common",  # domain-free: bulk loading, the queues' heartbeats
     "staff",
     "campaigns",
     "analytics",
@@ -408,8 +409,14 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])},
     # httpx logs each request's URL at INFO, and WeCom URLs carry the access token.
-    # django_guid says at INFO, for every request, that it made an id: the id is on every line anyway.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}, "django_guid": {"level": "WARNING"}},
+    # django_guid says at INFO, for every request, that it made an id (the id is on every line anyway);
+    # django-axes, at every successful login, that it cleared the failures (lockouts are WARNINGs).
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # Request ids (django-guid): taken from the proxy's X-Request-ID when it is a UUID (nginx: $request_id),
@@ -418,6 +425,6 @@ LOGGING = {
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
     "VALIDATE_GUID": True,
-    "IGNORE_URLS": ["healthz"],
+    "IGNORE_URLS": ["healthz", "healthz/queues"],
     "INTEGRATIONS": [CeleryIntegration(use_django_logging=True)],
 }
