@@ -54,15 +54,17 @@ def highlight(text: str, words: list[str]) -> SafeString:
     return mark_safe(html.replace("\n", "<br>"))  # noqa: S308 - escaped above, only <mark> and <br> added
 
 
-def variant_preview(variant: Variant, *, tracked: links.PostedLinks | None = None) -> Preview:
-    """``tracked``: the short links of the associate who will post it (their page); without them the
-    call to action's line shows a sample short URL of the same length (the admin's previews)."""
+def variant_preview(variant: Variant, *, tracked: links.PostedLinks | None = None, author=None) -> Preview:
+    """``tracked`` and ``author``: the short links of the associate who will post it, and that associate
+    (their page); without them the call to action's line shows a sample short URL of the same length and
+    the author is one of the variant's target associates (the admin's previews)."""
     words = forbidden_words()
     if tracked is None:
         sample = links.short_url_sample() if links.cta_target(variant.cta) else ""
         tracked = links.PostedLinks(cta_line=links.cta_line(variant.cta, sample))
     hashtags = [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
-    author = variant.target_associates.order_by("name").first()
+    if author is None:
+        author = variant.target_associates.order_by("name").first()
     content = [variant.copy, *hashtags, variant.link_title, variant.cta.label if variant.cta else ""]
     return Preview(
         author_name=author.name if author else "导购",

@@ -70,8 +70,8 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
             jssdk = None  # no ticket now: the Publish button takes the server path
     # The short links this associate posts (the moment's own in enterprise mode, where WeCom posts one content).
     tracked = links.posted_links(task.variant, associate=None if enterprise else task.associate)
-    preview = selectors.variant_preview(task.variant, tracked=tracked)
-    preview.author_name, preview.author_avatar = task.associate.name, task.associate.avatar
+    task.variant.moment = task.moment  # loaded with the task: not again
+    preview = selectors.variant_preview(task.variant, tracked=tracked, author=task.associate)
     context = {
         "task": task,
         "token": token,

@@ -14,7 +14,9 @@ Independent of our Django apps: ``client_from_settings`` only reads settings.
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,7 +88,7 @@ class WeComClient:
         self._cache = cache
         self._limiter = limiter or LocalTokenBucket()
         self._budgets = {**ENDPOINT_BUDGETS, **(budgets or {})}
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport, verify=_ssl_context())
         # Each app's token is independent (wecom-api.md §3.1): key by corp and app.
         self._token_key = f"wecom:token:{corp_id}:{agent_id}"
         self._ticket_key = f"wecom:agent-ticket:{corp_id}:{agent_id}"
@@ -409,6 +411,13 @@ def limiter_from_settings():
 
 
 _LOCAL_LIMITER = LocalTokenBucket()
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context per process, shared by every client (an SSLContext is thread-safe): building
+    one loads the CA bundle, ~20 ms, and the web builds a client per request (docs/benchmarks.md, load)."""
+    return httpx.create_ssl_context()
 
 
 def client_from_settings(**overrides) -> WeComClient:

@@ -159,6 +159,16 @@ def test_the_link_opens_the_preview_and_one_click_creates_one_wecom_task(lily_li
     assert task.state == PublishTask.State.PUBLISH_REQUESTED and task.wecom_jobid == job.jobid
 
 
+def test_the_page_runs_a_handful_of_queries(lily_link, django_assert_max_num_queries):
+    """The task with its moment, variant and associate; the open mark; forbidden words; hashtags; photos;
+    the short link; today's feed slots. The page is opened by thousands in the minute after a dispatch."""
+    task, url = lily_link
+    browser = Client()
+    assert browser.get(url).status_code == 200  # the first opening creates the associate's short links
+    with django_assert_max_num_queries(7):
+        assert browser.get(url).status_code == 200
+
+
 @pytest.mark.parametrize("change,status,words", [
     ("forged", 404, "not valid"), ("cancelled", 410, "withdrawn"), ("expired", 410, "expired"),
 ])  # fmt: skip
