@@ -145,6 +145,16 @@ def _sandbox_test_settings(settings):
     settings.MOMENTS_QUIET_START = settings.MOMENTS_QUIET_END = 0
 
 
+@pytest.fixture(autouse=True)
+def _full_rate_limit_buckets(settings):
+    """Each test starts with WeCom's rate-limit buckets full, as after a quiet minute. On the real stack
+    they live in Redis (``REDIS_URL``) and would carry one test's spending into the next: add_moment_task
+    allows 10 a minute, and a module of publish tests spends more."""
+    from wecom.client import limiter_from_settings
+
+    limiter_from_settings().refill()
+
+
 @pytest.fixture
 def wecom_base_url(live_server):
     return f"{live_server.url}/wecom-sandbox/cgi-bin/"

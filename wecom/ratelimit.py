@@ -62,6 +62,11 @@ class LocalTokenBucket(_TokenBucket):
         self._lock = threading.Lock()
         self._state: dict[str, tuple[float, float]] = {}
 
+    def refill(self) -> None:
+        """Every bucket full again, as after a quiet minute."""
+        with self._lock:
+            self._state.clear()
+
     def _take(self, key: str, budget: Budget, cost: float) -> float:
         now = time.monotonic()
         with self._lock:
@@ -93,10 +98,17 @@ class RedisTokenBucket(_TokenBucket):
     """Buckets in Redis: every worker and web process draws from the same one.
     Time comes from the Redis server, so clocks of the workers do not matter."""
 
-    def __init__(self, client, *, prefix: str = "moments:ratelimit:"):
+    PREFIX = "moments:ratelimit:"
+
+    def __init__(self, client, *, prefix: str = PREFIX):
         self._redis = client
         self._prefix = prefix
         self._script = client.register_script(_REDIS_TAKE)
+
+    def refill(self) -> None:
+        """Every bucket full again, as after a quiet minute (their keys deleted)."""
+        if keys := list(self._redis.scan_iter(match=f"{self._prefix}*", count=1000)):
+            self._redis.delete(*keys)
 
     def _take(self, key: str, budget: Budget, cost: float) -> float:
         seconds, micros = self._redis.time()

@@ -51,6 +51,15 @@ def test_buckets_are_per_key(bucket):
     bucket.acquire("b", budget, max_wait=0)
 
 
+def test_refill_makes_every_bucket_full_again(bucket):
+    budget = Budget.per_minute(1, burst=1)
+    bucket.acquire("a", budget)
+    with pytest.raises(RateLimited):
+        bucket.acquire("a", budget, max_wait=0)
+    bucket.refill()
+    bucket.acquire("a", budget, max_wait=0)
+
+
 def test_two_redis_clients_share_one_bucket():
     first, second = _redis_bucket(), None
     import redis
