@@ -19,23 +19,8 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/moments_bench"
 def fresh_postgres_django() -> str:
     """Drop and create the bench database (BENCH_DATABASE_URL), point Django at
     it, migrate, and return its URL. Benchmarks measure PostgreSQL only."""
-    import psycopg2
-
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        sys.exit(f"BENCH_DATABASE_URL must be a PostgreSQL URL, got {url!r}.")
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    try:
-        connection = psycopg2.connect(admin_url, connect_timeout=5)
-    except psycopg2.OperationalError as error:
-        sys.exit(f"Benchmarks need PostgreSQL at {admin_url}: {error}")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
+    database_recreate(url)
 
     sys.path.insert(0, str(ROOT))
     os.environ["DATABASE_URL"] = url
@@ -315,12 +300,14 @@ def campaign_build(*, personal_posters_every: int = 0) -> dict:
     return {"campaign": campaign, "moments": moments, "other": other, "days": days}
 
 
-# --- servers of our own (bench/resilience.py, bench/load.py) -----------------------------------------
+# --- databases and servers of our own (bench/resilience.py, bench/load.py) ------------------------------
 def database_recreate(url: str) -> None:
     """Drop and create the PostgreSQL database named in ``url`` (its server must be up)."""
     import psycopg2
 
     parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        sys.exit(f"Benchmarks measure PostgreSQL only: {url!r} is not a PostgreSQL URL.")
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     try:
         connection = psycopg2.connect(admin_url, connect_timeout=5)

@@ -289,13 +289,10 @@ def run(args, directory: Path, postgres: PrivatePostgres, cleanup: list) -> bool
 def brand_build(stack, n: int) -> list:
     """The app's directory synced from the sandbox, and one moment per scenario for the
     whole brand, approved and scheduled (not yet due)."""
-    from django.contrib.auth.models import Group
     from django.utils import timezone
 
-    from campaigns import services
-    from campaigns.models import Campaign, Moment, Tone, Variant
-    from staff.models import Associate, Department, User
-    from staff.roles import APPROVER, MARKETING_ADMIN
+    from campaigns.tests.stack import brand_moments
+    from staff.models import Associate
     from staff.sync import directory_sync
     from wecom.client import client_from_settings
     from wecom.ratelimit import Unlimited
@@ -305,26 +302,10 @@ def brand_build(stack, n: int) -> list:
     active = Associate.objects.filter(is_active=True).count()
     if active != n:
         sys.exit(f"resilience bench: the sync made {active:,} active associates, not {n:,}")
-    writer = User.objects.create_user("resilience-writer")
-    writer.groups.add(Group.objects.get(name=MARKETING_ADMIN))
-    approver = User.objects.create_user("resilience-approver")
-    approver.groups.add(Group.objects.get(name=APPROVER))
-    now, today = timezone.now(), timezone.localdate()
-    campaign = Campaign.objects.create(name="resilience", starts_on=today, ends_on=today + dt.timedelta(days=1),
-                                       owner=writer)  # fmt: skip
-    root = Department.objects.get(parent__isnull=True)
-    moments = []
-    for name in SCENARIOS:
-        moment = Moment.objects.create(campaign=campaign, title=name, publish_at=now + dt.timedelta(minutes=30),
-                                       expires_at=now + dt.timedelta(hours=12))  # fmt: skip
-        variant = Variant.objects.create(moment=moment, name="all", tone=Tone.objects.get(code="warm"),
-                                         copy=f"玫瑰系列上新 ({name})")  # fmt: skip
-        variant.target_departments.set([root])
-        services.moment_submit(moment=moment, by=writer)
-        services.moment_decide(moment=moment, by=approver, approve=True)
-        services.moment_schedule(moment=moment, by=writer)
-        moments.append(moment)
-    return moments
+    now = timezone.now()
+    return brand_moments([(name, f"玫瑰系列上新 ({name})") for name in SCENARIOS],
+                         publish_at=now + dt.timedelta(minutes=30), expires_at=now + dt.timedelta(hours=12),
+                         campaign="resilience", users="resilience")  # fmt: skip
 
 
 def task_states(moment) -> dict[str, int]:

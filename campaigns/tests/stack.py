@@ -206,14 +206,9 @@ class Stack:
 def brand(stack: Stack, *, associates: int, contacts: int = 2, moments: int = 1, copy: str = "玫瑰系列上新"):
     """A sandbox brand of ``associates`` members, synced into the app, and ``moments``
     due now for all of them, approved and scheduled. Returns the moments."""
-    from django.contrib.auth.models import Group
     from django.core.management import call_command
     from django.utils import timezone
 
-    from campaigns import services
-    from campaigns.models import Campaign, Moment, Tone, Variant
-    from staff.models import Department, User
-    from staff.roles import APPROVER, MARKETING_ADMIN
     from staff.sync import directory_sync
     from wecom.client import client_from_settings
     from wecom.ratelimit import Unlimited
@@ -223,22 +218,35 @@ def brand(stack: Stack, *, associates: int, contacts: int = 2, moments: int = 1,
     with client_from_settings(base_url=stack.wecom_base_url, limiter=Unlimited()) as client:
         client.forget_token()
         directory_sync(client=client, prefetch=0)
-    writer = User.objects.create_user("stack-writer")
-    writer.groups.add(Group.objects.get(name=MARKETING_ADMIN))
-    approver = User.objects.create_user("stack-approver")
-    approver.groups.add(Group.objects.get(name=APPROVER))
     now = timezone.now()
+    return brand_moments([(f"第 {number + 1} 条", f"{copy} {number + 1}") for number in range(moments)],
+                         publish_at=now + dt.timedelta(minutes=5), expires_at=now + dt.timedelta(hours=6),
+                         campaign="情人节", users="stack")  # fmt: skip
+
+
+def brand_moments(moments: list[tuple[str, str]], *, publish_at, expires_at, campaign: str, users: str) -> list:
+    """A campaign of one moment per (title, copy) for the whole synced brand, each approved and
+    scheduled at ``publish_at`` by a writer and an approver made for it (``<users>-writer``, …)."""
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+
+    from campaigns import services
+    from campaigns.models import Campaign, Moment, Tone, Variant
+    from staff.models import Department, User
+    from staff.roles import APPROVER, MARKETING_ADMIN
+
+    writer = User.objects.create_user(f"{users}-writer")
+    writer.groups.add(Group.objects.get(name=MARKETING_ADMIN))
+    approver = User.objects.create_user(f"{users}-approver")
+    approver.groups.add(Group.objects.get(name=APPROVER))
     today = timezone.localdate()
-    campaign = Campaign.objects.create(name="情人节", starts_on=today, ends_on=today + dt.timedelta(days=1),
-                                       owner=writer)  # fmt: skip
+    plan = Campaign.objects.create(name=campaign, starts_on=today, ends_on=today + dt.timedelta(days=1),
+                                   owner=writer)  # fmt: skip
     root = Department.objects.get(parent__isnull=True)
     made = []
-    for number in range(moments):
-        moment = Moment.objects.create(campaign=campaign, title=f"第 {number + 1} 条",
-                                       publish_at=now + dt.timedelta(minutes=5),
-                                       expires_at=now + dt.timedelta(hours=6))  # fmt: skip
-        variant = Variant.objects.create(moment=moment, name="全员", tone=Tone.objects.get(code="warm"),
-                                         copy=f"{copy} {number + 1}")  # fmt: skip
+    for title, copy in moments:
+        moment = Moment.objects.create(campaign=plan, title=title, publish_at=publish_at, expires_at=expires_at)
+        variant = Variant.objects.create(moment=moment, name="全员", tone=Tone.objects.get(code="warm"), copy=copy)
         variant.target_departments.set([root])
         services.moment_submit(moment=moment, by=writer)
         services.moment_decide(moment=moment, by=approver, approve=True)
