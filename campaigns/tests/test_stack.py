@@ -215,7 +215,7 @@ def test_a_callback_whose_job_was_lost_is_applied_by_beat_s_reconciler(stack):
     payload = {"UserID": "newcomer", "ExternalUserID": "wm0"}
     event = CallbackEvent.objects.create(event="change_external_contact", change_type="add_external_contact",
                                          key="lost-job", payload=payload)  # fmt: skip
-    CallbackEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - dt.timedelta(minutes=10))
+    CallbackEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - dt.timedelta(hours=1))
     stack.start_worker()
     stack.start_beat()
     wait_for(lambda: CallbackEvent.objects.filter(pk=event.pk, applied_at__isnull=False).exists(), timeout=120,

@@ -188,8 +188,10 @@ CELERY_TASK_ROUTES = {
     "staff.tasks.directory_sync_task": {"queue": "bulk"},
     "analytics.tasks.*": {"queue": "bulk"},
 }
-# A recorded callback whose job was lost (a broker restart) is queued again after this many seconds.
-MOMENTS_CALLBACK_STALE_SECONDS = env_int("MOMENTS_CALLBACK_STALE_SECONDS", 300, minimum=2)
+# A recorded callback whose job was lost (a broker restart) is queued again after this many seconds:
+# longer than the job's own retries take (8, backing off to 5 min: about 23 min), so that a WeCom outage
+# does not pile copies of each job onto the queue.
+MOMENTS_CALLBACK_STALE_SECONDS = env_int("MOMENTS_CALLBACK_STALE_SECONDS", 1800, minimum=2)
 
 # --- Auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "staff.User"
