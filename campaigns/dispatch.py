@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from campaigns import links, rules
 from campaigns.models import Moment, PublishTask, State, Variant
@@ -205,9 +206,11 @@ def _card(task: PublishTask, *, reminder: int = 0) -> dict:
     moment, variant = task.moment, task.variant
     when = timezone.localtime(moment.expires_at).strftime("%m-%d %H:%M")
     prefix = f"提醒 {reminder}：" if reminder else ""
+    # WeCom reads the description as HTML (``<div class="gray">``, ``<br>``): names written by people are
+    # escaped, so a variant called "<div>…" shows as typed and cannot restyle or fake the card.
     return {
         "title": f"{prefix}{moment.campaign.name} · {moment.title}"[:128],
-        "description": f"{variant.name}：点开预览，一键发布到客户朋友圈。请在 {when} 前发布。"[:512],
+        "description": f"{escape(variant.name)}：点开预览，一键发布到客户朋友圈。请在 {when} 前发布。"[:512],
         "url": publish_link(task),
         "btntxt": "去发布",
     }
@@ -460,11 +463,15 @@ def variant_hashtags(variant: Variant) -> list[str]:
     return [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
 
 
+def audience_tag_ids(variant: Variant) -> list[str]:
+    """The WeCom tag ids a variant is restricted to ([] when it is for all contacts)."""
+    return [] if variant.audience_all else list(variant.audience_tags.values_list("tag_id", flat=True))
+
+
 def visible_range(variant: Variant, senders: list[str]) -> dict:
     """add_moment_task's audience: these associates, and the variant's customer tags unless it is for all."""
     visible: dict = {"sender_list": {"user_list": senders}}
-    tags = list(variant.audience_tags.values_list("tag_id", flat=True))
-    if not variant.audience_all and tags:
+    if tags := audience_tag_ids(variant):
         visible["external_contact_list"] = {"tag_list": tags}
     return visible
 
@@ -499,6 +506,10 @@ def publish_task_share(*, task: PublishTask, copy: str | None, public_url: str,
     ``shareToExternalMoments`` with what this returns (text and attachments; photos by
     URL). None when it was already requested. Confirmed like any post: by WeCom."""
     now = now or timezone.now()
+    if audience_tag_ids(task.variant):
+        # shareToExternalMoments carries no visible range: a tagged variant would reach whoever the associate
+        # leaves selected in WeCom's composer. Only a server-created task with its tag_list enforces the audience.
+        raise PublishRefused("tagged")
     claimed = _publish_claim(task, copy, now=now, via=PublishTask.Via.JSSDK)
     if claimed is None:
         return None

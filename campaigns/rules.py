@@ -67,6 +67,7 @@ class VariantContent:
     cta: CallToAction | None = None
     audience_all: bool = True
     audience_tag_count: int = 0
+    audience_tag_pks: tuple[int, ...] = ()  # the tags' primary keys, where known (the tier rule needs them)
     department_count: int = 0
     associate_count: int = 0
 
@@ -154,6 +155,11 @@ def variant_errors(content: VariantContent, window: Window, *, forbidden: Iterab
         add("target_departments", _("Choose the departments or associates who will publish this variant."))
 
     cta = content.cta
+    # A tier-exclusive offer goes only to its tier: the variant's audience must be that tier's customers alone.
+    tier_offer = cta is not None and cta.kind == CallToAction.Kind.TIER_OFFER and cta.tier_id is not None
+    if tier_offer and (content.audience_all or set(content.audience_tag_pks) != {cta.tier_id}):
+        add("cta", _("“%(cta)s” is exclusive to the tier “%(tier)s”: target this variant at that tag alone "
+                         "(not all contacts, no other tag).") % {"cta": cta.label, "tier": cta.tier})  # fmt: skip
     if cta is not None and cta.url and not links.trackable(cta.url):
         add("cta", _("The call to action's URL must start with http:// or https://."))
     if cta is not None and cta.kind == CallToAction.Kind.GROUP_QR and not cta.url:

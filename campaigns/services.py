@@ -154,7 +154,8 @@ def variant_save(*, moment: Moment, by, values: dict, variant: Variant | None = 
         copy=variant.copy, hashtags=[h.text for h in hashtags], image_count=len(photos), has_video=bool(video),
         link_url=variant.link_url,
         link_title=variant.link_title, has_link_cover=bool(covers), cta=variant.cta, audience_all=variant.audience_all,
-        audience_tag_count=len(tags), department_count=len(departments), associate_count=len(associates),
+        audience_tag_count=len(tags), audience_tag_pks=tuple(t.pk for t in tags), department_count=len(departments),
+        associate_count=len(associates),
     )  # fmt: skip
     rules.raise_if(rules.variant_errors(content, moment_window(moment), forbidden=forbidden_words()))
     variant.save()
@@ -182,7 +183,8 @@ def variant_content(variant: Variant) -> rules.VariantContent:
         has_link_cover=variant.link_cover_id is not None,
         cta=variant.cta,
         audience_all=variant.audience_all,
-        audience_tag_count=variant.audience_tags.count(),
+        audience_tag_count=len(tag_pks := tuple(variant.audience_tags.values_list("pk", flat=True))),
+        audience_tag_pks=tag_pks,
         department_count=variant.target_departments.count(),
         associate_count=variant.target_associates.count(),
     )

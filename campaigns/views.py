@@ -62,7 +62,9 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
         dispatch.publish_task_open(task)
     jssdk = None
     in_wecom = oauth.in_wecom(request.headers.get("User-Agent", ""))
-    if in_wecom and not enterprise and not done and not task.variant.video_id:
+    # A tagged variant never takes the JS-SDK path (it carries no visible range): the server creates its task.
+    tagged = bool(dispatch.audience_tag_ids(task.variant))
+    if in_wecom and not enterprise and not done and not task.variant.video_id and not tagged:
         try:
             with client_from_settings() as client:
                 jssdk = wecom_jssdk.agent_config(client=client, url=request.build_absolute_uri())
@@ -78,6 +80,7 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
         "preview": preview,
         "done": done,
         "enterprise": enterprise,
+        "tagged": tagged,
         "jssdk": jssdk,
         "jssdk_urls": settings.WECOM_JSSDK_URLS if jssdk else [],
         "error": error,

@@ -82,6 +82,7 @@ class VariantForm(forms.ModelForm):
             cta=data.get("cta"),
             audience_all=bool(data.get("audience_all")),
             audience_tag_count=len(data.get("audience_tags") or []),
+            audience_tag_pks=tuple(t.pk for t in data.get("audience_tags") or []),
             department_count=len(data.get("target_departments") or []),
             associate_count=len(data.get("target_associates") or []),
             hashtags=[h.text for h in self.instance.hashtags.all()] if self.instance.pk else [],
