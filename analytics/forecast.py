@@ -14,7 +14,13 @@ members publish:
   first published win; deliveries already in the feed that day (results sync's, our own
   moments' and associates' personal posts alike) were first;
 - other campaigns' approved and scheduled moments on the same days are planned too and
-  take their slots in publication order.
+  take their slots in publication order;
+- only what can be published counts: a moment without a publishable minute between its first
+  notification and its expiry (an associate-shared moment planned in the quiet hours that
+  expires before they end; ``campaigns.planning.moment_can_be_published``) delivers nothing and
+  takes no slot, its audience reported as ``unpublishable``;
+- overlapping variants of one moment each deliver: a customer in two variants' audiences takes two
+  slots, reported as ``variant_overlap``.
 
 All of it is set-based SQL (window functions over temporary tables), the same text on
 SQLite and PostgreSQL: one row per planned (variant, associate, customer) is decided in
@@ -31,9 +37,10 @@ from django.db import connection, transaction
 from analytics.models import Delivery, ForecastAssociateDay, ForecastSnapshot, Post
 from analytics.rules import Rules, local_day, ranked_contacts_sql
 from campaigns.models import Moment, PublishTask, State, Variant
+from campaigns.planning import moment_can_be_published
 from staff.models import Associate, AssociateDepartment, Contact, ContactTag, Department
 
-DELIVERED, CAPPED, UNREACHABLE, MONTHLY_CAPPED = 0, 1, 2, 3
+DELIVERED, CAPPED, UNREACHABLE, MONTHLY_CAPPED, UNPUBLISHABLE = 0, 1, 2, 3, 4
 OTHER_PLANNED_STATES = (State.APPROVED, State.SCHEDULED, State.DISPATCHING, State.LIVE)
 TOP_ASSOCIATE_DAYS = 50
 
@@ -47,6 +54,7 @@ class Planned:
     day: dt.date
     rules: Rules
     ours: bool  # forecast here (else another campaign's moment, planned on the same day)
+    publishable: bool = True  # False: nobody can publish it in time (campaigns.planning)
 
 
 @dataclass
@@ -62,6 +70,7 @@ class VariantDay:
     cap_loss: int = 0  # pairs hidden by the feed cap
     verification_loss: int = 0  # pairs beyond an unverified associate's reach
     monthly_cap_loss: int = 0  # pairs hidden by the enterprise monthly cap (when the rules turn it on)
+    unpublishable: int = 0  # pairs lost because nobody can publish the moment in time (quiet hours vs expiry)
 
 
 @dataclass
@@ -86,6 +95,8 @@ class Forecast:
     reach: int = 0  # campaign reach: distinct customers with at least one delivery
     contacts: int = 0  # distinct customers among the targeted associates' contacts
     duplicate_exposure: int = 0  # customers reached through two or more associates
+    variant_overlap: int = 0  # customers delivered two or more variants of one moment (two feed slots)
+    unpublishable_moments: list[int] = field(default_factory=list)  # ours that nobody can publish in time
     verify_accounts: int = 0  # "verify these N accounts …
     verify_gain: int = 0  # … to reach M more customers"
 
@@ -104,6 +115,10 @@ class Forecast:
     @property
     def verification_loss(self) -> int:
         return sum(v.verification_loss for v in self.variants)
+
+    @property
+    def unpublishable(self) -> int:
+        return sum(v.unpublishable for v in self.variants)
 
     @property
     def reach_rate(self) -> float:
@@ -136,9 +151,10 @@ def planned_for(moments: list[Moment]) -> list[Planned]:
         .order_by("moment__publish_at", "moment_id", "position", "id")
     )
     return [
-        Planned(slot=slot, variant=v, day=days[v.moment_id][0], rules=days[v.moment_id][1], ours=v.moment_id in ours)
+        Planned(slot=slot, variant=v, day=days[v.moment_id][0], rules=days[v.moment_id][1], ours=v.moment_id in ours,
+                publishable=moment_can_be_published(v.moment))
         for slot, v in enumerate(variants)
-    ]
+    ]  # fmt: skip
 
 
 # --- the SQL ------------------------------------------------------------------------------------
@@ -149,7 +165,8 @@ def _create_scratch(cursor) -> None:
         "DROP TABLE IF EXISTS fc_row",
         "CREATE TEMPORARY TABLE fc_sender (slot INTEGER NOT NULL, variant_id INTEGER NOT NULL, "
         "moment_id INTEGER NOT NULL, ours INTEGER NOT NULL, associate_id INTEGER NOT NULL, day DATE NOT NULL, "
-        "feed_cap INTEGER NOT NULL, reach_limit INTEGER NOT NULL, audience_all INTEGER NOT NULL)",
+        "feed_cap INTEGER NOT NULL, reach_limit INTEGER NOT NULL, audience_all INTEGER NOT NULL, "
+        "publishable INTEGER NOT NULL)",
         "CREATE TEMPORARY TABLE fc_tag (slot INTEGER NOT NULL, tag_id INTEGER NOT NULL)",
         "DROP TABLE IF EXISTS fc_month",
         "CREATE TEMPORARY TABLE fc_month (slot INTEGER NOT NULL, month DATE NOT NULL, month_end DATE NOT NULL, "
@@ -174,13 +191,13 @@ def _fill_senders(cursor, planned: list[Planned]) -> None:
             f"AND t.state = 'published')"
         )  # fmt: skip
         cursor.execute(
-            f"INSERT INTO fc_sender SELECT %s, %s, %s, %s, a.id, %s, %s, %s, %s FROM {associate} a "
+            f"INSERT INTO fc_sender SELECT %s, %s, %s, %s, a.id, %s, %s, %s, %s, %s FROM {associate} a "
             f"WHERE a.is_active AND (a.id IN (SELECT n.associate_id FROM {named} n WHERE n.variant_id = %s) "
             f"OR a.id IN (SELECT m.associate_id FROM {membership} m JOIN {department} d ON d.id = m.department_id "
             f"JOIN {departments} vd ON vd.variant_id = %s JOIN {department} top ON top.id = vd.department_id "
             f"WHERE d.path LIKE top.path || '%%')){done}",
             [p.slot, v.pk, v.moment_id, int(p.ours), p.day, p.rules.feed_cap, p.rules.unverified_reach_limit,
-             int(v.audience_all), v.pk, v.pk, *([] if p.ours else [v.pk])],
+             int(v.audience_all), int(p.publishable), v.pk, v.pk, *([] if p.ours else [v.pk])],
         )  # fmt: skip
         if not v.audience_all:
             cursor.execute(f"INSERT INTO fc_tag SELECT %s, customertag_id FROM {tags} WHERE variant_id = %s",
@@ -196,7 +213,7 @@ def _decide(cursor, our_moment_ids: list[int]) -> None:
         CREATE TEMPORARY TABLE fc_row AS
         WITH ranked_contact AS ({ranked_contacts_sql("SELECT associate_id FROM fc_sender")}),
         candidate AS (
-            SELECT s.slot, s.ours, s.associate_id, rc.customer_id, s.day, s.feed_cap,
+            SELECT s.slot, s.ours, s.associate_id, rc.customer_id, s.day, s.feed_cap, s.publishable,
                    CASE WHEN rc.n <= s.reach_limit THEN 1 ELSE 0 END AS reachable
             FROM fc_sender s JOIN ranked_contact rc ON rc.associate_id = s.associate_id
             WHERE s.audience_all = 1 OR EXISTS (
@@ -212,11 +229,12 @@ def _decide(cursor, our_moment_ids: list[int]) -> None:
         ),
         ranked AS (
             SELECT candidate.*, ROW_NUMBER() OVER (
-                PARTITION BY associate_id, customer_id, day, reachable ORDER BY slot) AS n
+                PARTITION BY associate_id, customer_id, day, reachable, publishable ORDER BY slot) AS n
             FROM candidate
         )
         SELECT r.slot, r.ours, r.associate_id, r.customer_id, r.day,
-               CASE WHEN r.reachable = 0 THEN {UNREACHABLE}
+               CASE WHEN r.publishable = 0 THEN {UNPUBLISHABLE}
+                    WHEN r.reachable = 0 THEN {UNREACHABLE}
                     WHEN r.n + COALESCE(u.used, 0) <= r.feed_cap THEN {DELIVERED}
                     ELSE {CAPPED} END AS outcome
         FROM ranked r LEFT JOIN used u
@@ -306,7 +324,7 @@ def _run(moments: list[Moment], read) -> object:
 # --- answers -------------------------------------------------------------------------------------
 def forecast_rows(moments: list[Moment]) -> list[tuple[int, int, int, dt.date, int]]:
     """Every planned (variant, associate, customer) of ``moments`` and its outcome:
-    DELIVERED, CAPPED or UNREACHABLE. For small worlds (tests, one customer's view)."""
+    DELIVERED, CAPPED, UNREACHABLE, MONTHLY_CAPPED or UNPUBLISHABLE. For small worlds (tests, one customer's view)."""
 
     def read(cursor, planned):
         by_slot = {p.slot: p.variant.pk for p in planned}
@@ -368,7 +386,8 @@ def _summary(cursor, planned: list[Planned]) -> Forecast:
                    COUNT(DISTINCT CASE WHEN outcome = {DELIVERED} THEN customer_id END),
                    SUM(CASE WHEN outcome = {CAPPED} THEN 1 ELSE 0 END),
                    SUM(CASE WHEN outcome = {UNREACHABLE} THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN outcome = {MONTHLY_CAPPED} THEN 1 ELSE 0 END)
+                   SUM(CASE WHEN outcome = {MONTHLY_CAPPED} THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN outcome = {UNPUBLISHABLE} THEN 1 ELSE 0 END)
             FROM fc_row WHERE ours = 1 GROUP BY slot"""
     )
     counted = {row[0]: row[1:] for row in cursor.fetchall()}
@@ -378,8 +397,11 @@ def _summary(cursor, planned: list[Planned]) -> Forecast:
         line = VariantDay(variant_id=p.variant.pk, moment_id=p.variant.moment_id, day=p.day)
         if p.slot in counted:
             (line.associates, line.audience, line.audience_contacts, line.deliveries, line.reach, line.cap_loss,
-             line.verification_loss, line.monthly_cap_loss) = (int(n or 0) for n in counted[p.slot])  # fmt: skip
+             line.verification_loss, line.monthly_cap_loss, line.unpublishable) = (int(n or 0) for n in
+                                                                                   counted[p.slot])  # fmt: skip
         forecast.variants.append(line)
+        if not p.publishable and p.variant.moment_id not in forecast.unpublishable_moments:
+            forecast.unpublishable_moments.append(p.variant.moment_id)
 
     delivery, contact = _table(Delivery), _table(Contact)
     cursor.execute(f"SELECT COUNT(DISTINCT customer_id) FROM fc_row WHERE ours = 1 AND outcome = {DELIVERED}")
@@ -394,6 +416,15 @@ def _summary(cursor, planned: list[Planned]) -> Forecast:
         f"GROUP BY customer_id HAVING COUNT(DISTINCT associate_id) > 1) twice"
     )
     forecast.duplicate_exposure = cursor.fetchone()[0] or 0
+    # Overlapping variants (DESIGN.md §4): one customer delivered two variants of one moment, two slots taken.
+    cursor.execute(
+        f"""SELECT COUNT(DISTINCT customer_id) FROM (
+                SELECT r.customer_id FROM fc_row r JOIN (SELECT DISTINCT slot, moment_id FROM fc_sender) s
+                  ON s.slot = r.slot
+                WHERE r.ours = 1 AND r.outcome = {DELIVERED}
+                GROUP BY r.customer_id, s.moment_id HAVING COUNT(DISTINCT r.slot) > 1) twice"""
+    )
+    forecast.variant_overlap = cursor.fetchone()[0] or 0
 
     # The feed cap: who took the slots, planned moments first, then what was already in the feed.
     cursor.execute(

@@ -1,7 +1,12 @@
 """The demo campaign of ``make run``: a Valentine's series, Feb 10–14, one
-moment a day with a gold-tier variant and one for everyone else, photos in the
-media library, branded hashtags, calls to action and a forbidden-words list.
+moment a day with a gold-tier variant and one for the other customers, photos in
+the media library, branded hashtags, calls to action and a forbidden-words list.
 Days 1–2 approved, day 3 in review, days 4–5 drafts — so every state shows.
+
+The audiences are honest: WeCom's visible range can only include tags, so "other
+customers" targets the other tiers (``planning.complementary_tags``) and no gold
+customer gets both variants. Without tiers to complement it, the one variant is for
+everyone and is named so.
 
 With an approver, a **rehearsal** of day 1 runs today: a copy in its own campaign,
 in enterprise mode, scheduled two minutes after seeding. Beat dispatches it, the
@@ -19,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
-from campaigns import services
+from campaigns import planning, services
 from campaigns.models import CallToAction, Campaign, ForbiddenWord, Hashtag, Moment, State, Tone
 from staff.models import CustomerTag, CustomerTagGroup, Department, User
 
@@ -76,6 +81,7 @@ def demo_campaign_create(*, writer: User, approver: User | None = None) -> Campa
                                           by=writer) for i in range(6)]  # fmt: skip
     tiers = CustomerTagGroup.objects.filter(is_tier=True).first()
     gold = CustomerTag.objects.filter(group=tiers, name__contains="金卡").first() if tiers else None
+    other_tiers = planning.complementary_tags([gold]) if gold else []  # exclusive of the gold variant
     root = Department.objects.filter(parent__isnull=True).order_by("pk").first()
     last = dt.datetime.combine(dt.date(year, 2, 14), dt.time(22), tzinfo=zone)
     gold_offer = (CallToAction.objects.create(kind=CallToAction.Kind.TIER_OFFER, label="金卡专享 8 折", tier=gold,
@@ -92,16 +98,17 @@ def demo_campaign_create(*, writer: User, approver: User | None = None) -> Campa
         publish = dt.datetime.combine(dt.date(year, 2, 10 + day), dt.time(10), tzinfo=zone)
         moment = Moment.objects.create(campaign=campaign, title=f"第 {day + 1} 天 · {title}", publish_at=publish,
                                        expires_at=last, mode=Moment.Mode.ASSOCIATE, edited_by=writer)  # fmt: skip
-        variants = [("其他客户", None, copy.format(tier=""), discount, photos[day % 6 : day % 6 + 3])]
+        everyone = ("其他客户", other_tiers) if other_tiers else ("全部客户", [])
+        variants = [(*everyone, copy.format(tier=""), discount, photos[day % 6 : day % 6 + 3])]
         if gold is not None:
             variants.insert(
-                0, ("金卡会员", gold, copy.format(tier="金卡会员"), gold_offer, photos[(day + 3) % 6 :][:4])
+                0, ("金卡会员", [gold], copy.format(tier="金卡会员"), gold_offer, photos[(day + 3) % 6 :][:4])
             )
-        for name, tag, text, cta, images in variants:
+        for name, tags, text, cta, images in variants:
             services.variant_save(moment=moment, by=writer, values={
                 "name": name, "tone": Tone.objects.get_or_create(code=tone, defaults={"name": tone})[0].code,
-                "audience_all": tag is None,
-                "audience_tags": [tag.tag_id] if tag else [], "target_departments": [root.wecom_id] if root else [],
+                "audience_all": not tags,
+                "audience_tags": [t.tag_id for t in tags], "target_departments": [root.wecom_id] if root else [],
                 "copy": text, "allow_personal_touch": True, "hashtags": [h.text for h in hashtags],
                 "images": [p.public_id for p in images], "cta": cta.public_id if cta else None,
             })  # fmt: skip
