@@ -8,6 +8,10 @@ published. Ingest is bulk and idempotent (unique (post, associate, customer), co
 ignored): a re-run adds nothing, and a crashed run is resumed by running it again.
 Memory stays bounded: one page at a time.
 
+The tasks WeCom names as published are confirmed here, through the one service that
+writes ``published`` (``campaigns.confirmation``): by WeCom moment and member, so that an
+associate who published one variant of an enterprise moment is not confirmed for another.
+
 The day of a delivery: a personal post is published when it is created; WeCom does not
 say when a member published an enterprise task, so the day is that of our confirmation
 of the member's task (PublishTask.published_at) when we have it, else the moment's creation.
@@ -26,7 +30,7 @@ from django.utils import timezone
 from analytics import rollups
 from analytics.models import Delivery, Engagement, Post
 from analytics.rules import local_day
-from campaigns.dispatch import CONFIRMABLE
+from campaigns.confirmation import publish_tasks_confirm
 from campaigns.models import EnterpriseTask, Moment, PublishTask, State
 from common.bulk import insert_missing
 from staff.models import Associate, Customer
@@ -177,16 +181,6 @@ def _deliveries_ingest(client, post: Post, userid: str, associate_id: int, day: 
     return added
 
 
-def _confirm_published(post: Post, associate_ids: list[int], now: dt.datetime) -> int:
-    """Enterprise tasks WeCom says were published (``get_moment_task``) and we had not
-    confirmed yet: the PublishTasks become published (a conditional update)."""
-    if post.kind != Post.Kind.ENTERPRISE or not post.moment_id or not associate_ids:
-        return 0
-    return PublishTask.objects.filter(
-        moment_id=post.moment_id, associate_id__in=associate_ids, state__in=CONFIRMABLE
-    ).update(state=PublishTask.State.PUBLISHED, published_at=now)
-
-
 def results_sync(*, client, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
     """Posts, who published them, their deliveries, likes and comments, for the moments
     created in [start, end)."""
@@ -201,12 +195,14 @@ def results_sync(*, client, start: dt.datetime, end: dt.datetime) -> dict[str, i
                     logger.warning("results sync: %s skipped: %s", post.wecom_moment_id, error)
                     counts["skipped"] += 1
                     continue
-                associates = dict(Associate.objects.filter(userid__in=publishers).values_list("userid", "pk"))
+                names = [userid.lower() for userid in publishers]
+                associates = dict(Associate.objects.filter(userid__in=names).values_list("userid", "pk"))
                 confirmed = dict(PublishTask.objects.filter(
                     moment_id=post.moment_id, associate_id__in=associates.values(), published_at__isnull=False
                 ).values_list("associate_id", "published_at")) if post.moment_id else {}  # fmt: skip
                 # Confirmed only now: the day stays the moment's creation, not this sync's.
-                counts["published"] += _confirm_published(post, list(associates.values()), timezone.now())
+                counts["published"] += publish_tasks_confirm(wecom_moment_id=post.wecom_moment_id,
+                                                             userids=list(associates), at=timezone.now())  # fmt: skip
                 for userid, associate_id in associates.items():
                     at = (
                         post.created_at
