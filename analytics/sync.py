@@ -12,9 +12,14 @@ The tasks WeCom names as published are confirmed here, through the one service t
 writes ``published`` (``campaigns.confirmation``): by WeCom moment and member, so that an
 associate who published one variant of an enterprise moment is not confirmed for another.
 
-The day of a delivery: a personal post is published when it is created; WeCom does not
-say when a member published an enterprise task, so the day is that of our confirmation
-of the member's task (PublishTask.published_at) when we have it, else the moment's creation.
+The day of a delivery is the local day WeCom says the post went out (DESIGN.md §4), never
+the moment's planned or created day. A personal post goes out when it is created. WeCom
+does not say when a member published an enterprise moment (``get_moment_task`` only says
+that they did), so it went out when we first saw it published: our confirmation of the
+member's task (PublishTask.published_at, by this run or by dispatch's confirmation) for a
+moment of ours; for another enterprise moment, the day of its deliveries already stored
+(an earlier run saw it first), else this run's time. A 23:50 moment published at 00:20
+counts on the next day; the error is at most the time between two syncs.
 """
 
 from __future__ import annotations
@@ -181,9 +186,33 @@ def _deliveries_ingest(client, post: Post, userid: str, associate_id: int, day: 
     return added
 
 
-def results_sync(*, client, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
+def _publication_days(post: Post, associate_ids: list[int], now: dt.datetime) -> dict[int, dt.date]:
+    """The local day each member's copy of ``post`` went out (see the module's docstring):
+    the first time we saw it published. Call after this run's confirmation. Two queries for
+    an enterprise post; the rules are looked up once per date, not per member."""
+    zones: dict[dt.date, object] = {}
+
+    def day_of(at: dt.datetime) -> dt.date:
+        if at.date() not in zones:
+            zones[at.date()] = local_day(at)[1].zone
+        return at.astimezone(zones[at.date()]).date()
+
+    if post.kind == Post.Kind.PERSONAL:
+        return dict.fromkeys(associate_ids, day_of(post.created_at))
+    confirmed = dict(PublishTask.objects.filter(wecom_moment_id=post.wecom_moment_id, associate_id__in=associate_ids,
+                                                published_at__isnull=False)
+                     .values_list("associate_id", "published_at"))  # fmt: skip
+    seen = dict(Delivery.objects.filter(post=post, associate_id__in=associate_ids).values("associate_id")
+                .annotate(first=Min("day")).values_list("associate_id", "first"))  # fmt: skip
+    today = day_of(now)
+    # Every one of these is a time we saw it published, never before it was: the first is the truest.
+    return {pk: min(day_of(confirmed[pk]) if pk in confirmed else today, seen.get(pk, today)) for pk in associate_ids}
+
+
+def results_sync(*, client, start: dt.datetime, end: dt.datetime, now: dt.datetime | None = None) -> dict[str, int]:
     """Posts, who published them, their deliveries, likes and comments, for the moments
-    created in [start, end)."""
+    created in [start, end). ``now``: the time of this run (what it saw, it saw then)."""
+    now = now or timezone.now()
     counts = {"posts": 0, "published": 0, "deliveries": 0, "engagements": 0, "skipped": 0}
     for start_time, end_time in windows(start, end):
         for page in client.moment_list_pages(start_time=start_time, end_time=end_time):
@@ -197,20 +226,14 @@ def results_sync(*, client, start: dt.datetime, end: dt.datetime) -> dict[str, i
                     continue
                 names = [userid.lower() for userid in publishers]
                 associates = dict(Associate.objects.filter(userid__in=names).values_list("userid", "pk"))
-                confirmed = dict(PublishTask.objects.filter(
-                    moment_id=post.moment_id, associate_id__in=associates.values(), published_at__isnull=False
-                ).values_list("associate_id", "published_at")) if post.moment_id else {}  # fmt: skip
-                # Confirmed only now: the day stays the moment's creation, not this sync's.
                 counts["published"] += publish_tasks_confirm(wecom_moment_id=post.wecom_moment_id,
-                                                             userids=list(associates), at=timezone.now())  # fmt: skip
+                                                             userids=list(associates), at=now)  # fmt: skip
+                days = _publication_days(post, list(associates.values()), now)
                 for userid, associate_id in associates.items():
-                    at = (
-                        post.created_at
-                        if post.kind == Post.Kind.PERSONAL
-                        else confirmed.get(associate_id, post.created_at)
-                    )
                     try:
-                        counts["deliveries"] += _deliveries_ingest(client, post, userid, associate_id, local_day(at)[0])
+                        counts["deliveries"] += _deliveries_ingest(
+                            client, post, userid, associate_id, days[associate_id]
+                        )
                         if post.moment_id:  # engagement on our moments; personal posts only take slots
                             found = client.moment_comments(post.wecom_moment_id, userid)
                             counts["engagements"] += engagements_store(post=post, associate_id=associate_id,
@@ -218,6 +241,6 @@ def results_sync(*, client, start: dt.datetime, end: dt.datetime) -> dict[str, i
                     except PermanentError as error:
                         logger.warning("results sync: %s / %s skipped: %s", post.wecom_moment_id, userid, error)
                         counts["skipped"] += 1
-                post.synced_at = timezone.now()
+                post.synced_at = now
                 post.save(update_fields=["synced_at"])
     return counts
