@@ -48,20 +48,39 @@ def local_day(at: dt.datetime) -> tuple[dt.date, Rules]:
     return at.astimezone(rules.zone).date(), rules
 
 
-def ranked_contacts_sql(senders: str) -> str:
-    """The SELECT of the active contacts of the associates in ``senders`` (a subquery
-    yielding ``associate_id``) with ``n``, their rank by added time (then id) when the
-    associate is unverified, 0 when verified: a contact is reachable iff ``n`` is within
-    the unverified reach limit (DESIGN.md §4). One text for the forecast and the roll-ups."""
+def boundary_order_sql(*, added: str, external_userid: str) -> str:
+    """The order of an unverified associate's contacts at the reach limit (DESIGN.md §4),
+    as an ORDER BY list over two columns: the added time, then the customer's
+    external_userid. WeCom documents no tie-break for contacts added in the same second;
+    the external_userid is our stated choice because WeCom has it too (never our row ids:
+    a re-added contact keeps its old row but is a new add at its new time, and two
+    contacts added in the same second would follow our insertion order). Compared byte by
+    byte (PostgreSQL's "C" collation, SQLite's default), so the order is the same on both
+    and in the sandbox whatever the database's locale."""
     from django.db import connection
 
-    from staff.models import Associate, Contact
+    collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+    return f"{added}, {external_userid}{collate}"
+
+
+def ranked_contacts_sql(senders: str) -> str:
+    """The SELECT of the active contacts of the associates in ``senders`` (a subquery
+    yielding ``associate_id``) with ``n``, their rank in the boundary order
+    (``boundary_order_sql``) when the associate is unverified, 0 when verified: a contact is
+    reachable iff ``n`` is within the unverified reach limit (DESIGN.md §4). The one text of
+    the forecast and the roll-ups."""
+    from django.db import connection
+
+    from staff.models import Associate, Contact, Customer
 
     contact = connection.ops.quote_name(Contact._meta.db_table)
     associate = connection.ops.quote_name(Associate._meta.db_table)
+    customer = connection.ops.quote_name(Customer._meta.db_table)
+    order = boundary_order_sql(added="c.added_at", external_userid="cu.external_userid")
     return (
         "SELECT c.id, c.associate_id, c.customer_id, CASE WHEN a.is_verified THEN 0 "
-        "ELSE ROW_NUMBER() OVER (PARTITION BY c.associate_id ORDER BY c.added_at, c.id) END AS n "
+        f"ELSE ROW_NUMBER() OVER (PARTITION BY c.associate_id ORDER BY {order}) END AS n "
         f"FROM {contact} c JOIN {associate} a ON a.id = c.associate_id "
+        f"JOIN {customer} cu ON cu.id = c.customer_id "
         f"WHERE c.is_active AND c.associate_id IN ({senders})"
     )

@@ -2,7 +2,10 @@
 over real HTTP where WeCom is involved:
 
 - a delivery counts on the local day WeCom says the post went out — a 23:50 enterprise
-  moment published at 00:20 counts on the next day.
+  moment published at 00:20 counts on the next day;
+- at the 200 boundary of an unverified account the forecast and WeCom rank contacts the
+  same way: by added time, then the external_userid (a re-added contact is a new add; a
+  same-second tie is never broken by our row ids).
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from analytics import sync
+from analytics import forecast, sync
 from analytics.models import Delivery
 from campaigns.models import EnterpriseTask, Moment, PublishTask, State
 from campaigns.tests import factories as cf
-from staff.models import Associate
+from staff.models import Associate, Contact
 from staff.roles import MARKETING_ADMIN
 from staff.sync import directory_sync
 from staff.tests import factories
@@ -118,3 +121,77 @@ def test_it_dates_another_enterprise_moment_by_when_results_sync_first_saw_it_pu
     counts = sync.results_sync(client=wecom_client, start=start, end=end, now=_local(later, 9))
     assert counts["deliveries"] == 1 + sm.MomentDelivery.objects.filter(member__userid="ken").count()
     assert _days() == {"lily": {following}, "ken": {later}} == _sandbox_days()
+
+
+# --- the 200 boundary -----------------------------------------------------------------------------
+BOUNDARY_AT = 1_700_009_000  # after every other contact of Ken's
+
+
+def _fill(ken: sm.Member, count: int) -> None:
+    """``count`` more customers for Ken, each added in its own second before the boundary."""
+    customers = sm.Customer.objects.bulk_create([sm.Customer(external_userid=f"wk{i:03d}", name=f"k{i}")
+                                                 for i in range(count)])  # fmt: skip
+    sm.Follow.objects.bulk_create([sm.Follow(member=ken, customer=c, createtime=1_700_001_000 + i)
+                                   for i, c in enumerate(customers)])  # fmt: skip
+
+
+def _follow(ken: sm.Member, external_userid: str, createtime: int) -> None:
+    customer, _ = sm.Customer.objects.get_or_create(external_userid=external_userid,
+                                                    defaults={"name": external_userid})  # fmt: skip
+    sm.Follow.objects.create(member=ken, customer=customer, createtime=createtime)
+
+
+def _forecast_and_wecom(client) -> tuple[set[str], set[str]]:
+    """Ken's moment for all his customers, forecast; then published in WeCom as planned.
+    Returns the customers each says get it."""
+    ken = Associate.objects.get(userid="ken")
+    Associate.objects.filter(pk=ken.pk).update(is_verified=False)  # as in WeCom (the API does not say it)
+    campaign = cf.campaign(factories.user("planner", role=MARKETING_ADMIN), days_ahead=2)
+    at = _local(campaign.starts_on, 10)
+    moment = Moment.objects.create(
+        campaign=campaign, title="边界", publish_at=at, expires_at=at + dt.timedelta(hours=6)
+    )
+    variant = cf.variant(moment, associates=[ken])
+    predicted = {customer for v, a, customer, _day, outcome in forecast.forecast_rows([moment])
+                 if outcome == forecast.DELIVERED and a == ken.pk}  # fmt: skip
+    theirs = _wecom_moment("job-boundary", text=variant.copy, senders=["ken"], at=at)
+    publishing.publish_enterprise(theirs, _member("ken"), at=at)
+    said = {row["external_userid"] for page in client.moment_send_result_pages(theirs.moment_id, "ken") for row in page}
+    forecast_ids = set(Contact.objects.filter(customer_id__in=predicted, associate=ken)
+                       .values_list("customer__external_userid", flat=True))  # fmt: skip
+    return forecast_ids, said
+
+
+def test_a_re_added_contact_ranks_by_its_new_add_then_its_external_userid(sandbox_corp, wecom_client):
+    """Ken (unverified) has 200 contacts; wm0, his second, removes him and adds him again in
+    the same second as wt-b, his 201st: a new add at the boundary (our contact row is the
+    old one, WeCom's is new). wm0 sorts before wt-b: both the forecast and WeCom reach wm0
+    and not wt-b."""
+    ken = sandbox_corp["ken"]
+    _fill(ken, 198)  # with wm3 and wm0: 200
+    _follow(ken, "wt-b", BOUNDARY_AT)
+    directory_sync(client=wecom_client)
+    back = sm.Follow.objects.get(member=ken, customer__external_userid="wm0")
+    back.delete()
+    directory_sync(client=wecom_client)
+    assert not Contact.objects.get(associate__userid="ken", customer__external_userid="wm0").is_active
+    _follow(ken, "wm0", BOUNDARY_AT)
+    directory_sync(client=wecom_client)
+    again = Contact.objects.get(associate__userid="ken", customer__external_userid="wm0")
+    assert again.is_active and int(again.added_at.timestamp()) == BOUNDARY_AT
+    predicted, said = _forecast_and_wecom(wecom_client)
+    assert predicted == said
+    assert len(said) == 200 and "wm0" in said and "wt-b" not in said
+
+
+def test_a_same_second_tie_at_the_boundary_goes_to_the_smaller_external_userid(sandbox_corp, wecom_client):
+    """Ken's 200th and 201st contacts were added in the same second, wz-tie first: the tie
+    is broken by the external_userid, so wa-tie is reached, by the forecast and by WeCom."""
+    ken = sandbox_corp["ken"]
+    _fill(ken, 197)  # with wm3 and wm0: 199
+    _follow(ken, "wz-tie", BOUNDARY_AT)
+    _follow(ken, "wa-tie", BOUNDARY_AT)
+    directory_sync(client=wecom_client)
+    predicted, said = _forecast_and_wecom(wecom_client)
+    assert predicted == said
+    assert len(said) == 200 and "wa-tie" in said and "wz-tie" not in said

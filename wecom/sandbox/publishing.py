@@ -6,10 +6,11 @@ platform rules of DESIGN.md §4, applied set-based and atomically.
 - When a member publishes, the visible customers are the member's contacts
   (tag-filtered when the moment names tags). Delivered ones are those among
   the member's *reachable* contacts (all if verified, else the 200
-  earliest-added) that still have a free feed slot that local day: at most
-  ``FEED_CAP`` moments per (customer, member, day), first published first
-  served. The slot is taken by one conditional upsert per publish, never
-  read-then-write, so concurrent publishes cannot overfill a feed.
+  earliest-added: by add time, then external_userid) that still have a
+  free feed slot that local day: at most ``FEED_CAP`` moments per
+  (customer, member, day), first published first served. The slot is
+  taken by one conditional upsert per publish, never read-then-write, so
+  concurrent publishes cannot overfill a feed.
 """
 
 from __future__ import annotations
@@ -185,9 +186,13 @@ def _deliver(moment: Moment, member: Member, at: dt.datetime) -> int:
         tag_params = tag_pks
     reachable, reach_params = "", []
     if not member.is_verified:
+        # The 200 earliest-added: by add time, then the customer's external_userid (byte order). WeCom
+        # documents no tie-break for one second; this is the one the app assumes too (analytics.rules).
+        # Never the row id: a customer who removed the member and added them again is a new add.
+        collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
         reachable = (
-            f" AND f.id IN (SELECT r.id FROM {follow} r WHERE r.member_id = %s "
-            f"ORDER BY r.createtime, r.id LIMIT {UNVERIFIED_REACH})"
+            f" AND f.id IN (SELECT r.id FROM {follow} r JOIN {_table(Customer)} rc ON rc.id = r.customer_id "
+            f"WHERE r.member_id = %s ORDER BY r.createtime, rc.external_userid{collate} LIMIT {UNVERIFIED_REACH})"
         )
         reach_params = [member.pk]
     feed = _table(FeedCount)
