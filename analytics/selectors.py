@@ -9,11 +9,21 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, F, Min, QuerySet, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, F, Min, Q, QuerySet, Sum, Window
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
 
-from analytics.models import AssociateDay, CampaignCustomer, CampaignReach, Delivery, DepartmentDay, PlatformRules
-from analytics.rules import Rules
+from analytics.models import (
+    AssociateDay,
+    CampaignCustomer,
+    CampaignReach,
+    Delivery,
+    DepartmentDay,
+    PlatformRules,
+    Post,
+)
+from analytics.rules import Rules, local_day
+from campaigns.models import PublishTask
 from staff.selectors import associates_for_user, departments_for_user, directory_scope
 
 
@@ -85,6 +95,40 @@ def associate_slots(*, associate, start: dt.date, end: dt.date) -> QuerySet:
         .annotate(used=Count("id"))
         .order_by("-day", "-used", "customer_id")
     )
+
+
+# --- per associate -------------------------------------------------------------------------------
+def feed_slots_left(*, associate_id: int, now: dt.datetime | None = None) -> int:
+    """Moments the associate can still publish today before their customers' feeds hide
+    them (DESIGN.md §4): the feed cap of the rules in force on the local day of ``now``,
+    minus what already takes a slot that day —
+
+    - the associate's posts that went out that day as WeCom says (results sync's facts):
+      their personal posts created that day, and every post (enterprise ones included) with
+      a delivery from them dated that day;
+    - their publish requests of that day (asked for or confirmed, not yet in those facts):
+      a task whose WeCom moment is already counted above is not counted twice.
+
+    Three queries (the rules, the posts, the requests)."""
+    now = now or timezone.now()
+    day, rules = local_day(now)
+    start = dt.datetime.combine(day, dt.time(), tzinfo=rules.zone)
+    end = start + dt.timedelta(days=1)
+    went_out = Post.objects.filter(
+        Q(kind=Post.Kind.PERSONAL, creator_id=associate_id, created_at__gte=start, created_at__lt=end)
+        | Q(pk__in=Delivery.objects.filter(associate_id=associate_id, day=day).values("post_id"))
+    )
+    posts = went_out.count()
+    requested = (
+        PublishTask.objects.filter(
+            associate_id=associate_id, state__in=[PublishTask.State.PUBLISH_REQUESTED, PublishTask.State.PUBLISHED]
+        )
+        .annotate(asked_at=Coalesce("publish_requested_at", "published_at"))
+        .filter(asked_at__gte=start, asked_at__lt=end)
+        .exclude(wecom_moment_id__in=went_out.values("wecom_moment_id"))
+        .count()
+    )
+    return max(0, rules.feed_cap - posts - requested)
 
 
 # --- per campaign ----------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ over real HTTP where WeCom is involved:
   moment published at 00:20 counts on the next day;
 - at the 200 boundary of an unverified account the forecast and WeCom rank contacts the
   same way: by added time, then the external_userid (a re-added contact is a new add; a
-  same-second tie is never broken by our row ids).
+  same-second tie is never broken by our row ids);
+- the feed slots left today count the associate's personal and enterprise posts and
+  their open publish requests, under the rules in force that day.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pytest
 from django.utils import timezone
 
 from analytics import forecast, sync
-from analytics.models import Delivery
+from analytics.models import Delivery, PlatformRules
+from analytics.selectors import feed_slots_left
 from campaigns.models import EnterpriseTask, Moment, PublishTask, State
 from campaigns.tests import factories as cf
 from staff.models import Associate, Contact
@@ -195,3 +198,54 @@ def test_a_same_second_tie_at_the_boundary_goes_to_the_smaller_external_userid(s
     predicted, said = _forecast_and_wecom(wecom_client)
     assert predicted == said
     assert len(said) == 200 and "wa-tie" in said and "wz-tie" not in said
+
+
+# --- feed slots left --------------------------------------------------------------------------------
+@pytest.fixture
+def noon(sandbox_corp, wecom_client):
+    """Today at noon, the sandbox corp's people as associates."""
+    directory_sync(client=wecom_client)
+    today = timezone.localdate()
+    return {"today": today, "now": _local(today, 12), "lily": Associate.objects.get(userid="lily")}
+
+
+def _sync(client, now: dt.datetime) -> None:
+    sync.results_sync(client=client, start=now - dt.timedelta(days=2), end=now, now=now)
+
+
+def test_the_slots_left_count_personal_posts_of_that_day(noon, wecom_client):
+    lily, now = noon["lily"], noon["now"]
+    assert feed_slots_left(associate_id=lily.pk, now=now) == 3
+    publishing.publish_personal(_member("lily"), text="昨天的自拍", at=now - dt.timedelta(days=1))
+    publishing.publish_personal(_member("lily"), text="今天到店有惊喜", at=now - dt.timedelta(hours=3))
+    _sync(wecom_client, now)
+    assert feed_slots_left(associate_id=lily.pk, now=now) == 2  # yesterday's post took yesterday's slot
+    assert feed_slots_left(associate_id=lily.pk, now=now - dt.timedelta(days=1)) == 2
+
+
+def test_the_slots_left_count_enterprise_posts_and_open_requests_once(noon, wecom_client):
+    """Today Lily published an enterprise moment that is not ours and one that is ours, and
+    asked for a third: no slot is left — and the one of ours is not counted twice (its
+    task and its post)."""
+    lily, now = noon["lily"], noon["now"]
+    other = _wecom_moment("job-other", text="总部活动", senders=["lily"], at=now - dt.timedelta(hours=4))
+    publishing.publish_enterprise(other, _member("lily"), at=now - dt.timedelta(hours=3))
+    mine = _wecom_moment("job-mine", text="深夜上新", senders=["lily"], at=now - dt.timedelta(hours=2))
+    _ours(mine, associates=[lily], at=now - dt.timedelta(hours=2))
+    publishing.publish_enterprise(mine, _member("lily"), at=now - dt.timedelta(hours=1))
+    _sync(wecom_client, now)
+    assert PublishTask.objects.get(associate=lily).state == PublishTask.State.PUBLISHED
+    assert feed_slots_left(associate_id=lily.pk, now=now) == 1
+    asked = _ours(_wecom_moment("job-asked", text="x", senders=["ken"], at=now), associates=[lily], at=now)
+    PublishTask.objects.filter(moment=asked).update(state=PublishTask.State.PUBLISH_REQUESTED, wecom_moment_id="",
+                                                    publish_requested_at=now - dt.timedelta(minutes=5))  # fmt: skip
+    assert feed_slots_left(associate_id=lily.pk, now=now) == 0
+
+
+def test_the_slots_left_follow_the_rules_in_force_that_day(noon, wecom_client):
+    lily, now, today = noon["lily"], noon["now"], noon["today"]
+    PlatformRules.objects.create(effective_from=today, feed_cap=5, note="WeCom raised the cap")
+    publishing.publish_personal(_member("lily"), text="今天到店有惊喜", at=now - dt.timedelta(hours=3))
+    _sync(wecom_client, now)
+    assert feed_slots_left(associate_id=lily.pk, now=now) == 4
+    assert feed_slots_left(associate_id=lily.pk, now=now - dt.timedelta(days=1)) == 3  # the old rules
