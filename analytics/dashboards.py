@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -32,7 +32,7 @@ from analytics.models import (
     ForecastAssociateDay,
     ForecastSnapshot,
 )
-from analytics.selectors import RulesBook
+from analytics.selectors import RulesBook, funnel_counts
 from campaigns.channels import new_contacts_by_campaign
 from campaigns.models import Campaign, ChannelCode, LinkClick, PublishTask, State
 from staff.models import Associate, Contact, Department
@@ -233,36 +233,26 @@ def campaign_overview(*, user, campaign: Campaign, filters: Filters) -> Overview
     return overview
 
 
-FUNNEL = ("tasks", "notified", "opened", "requested", "published")
-
-
-def _funnel_counts() -> dict:
-    requested = Q(state__in=[PublishTask.State.PUBLISH_REQUESTED, PublishTask.State.PUBLISHED])
-    return {
-        "tasks": Count("pk", filter=~Q(state=PublishTask.State.CANCELLED)),
-        "notified": Count("pk", filter=Q(notified_at__isnull=False)),
-        "opened": Count("pk", filter=Q(opened_at__isnull=False) | requested),
-        "requested": Count("pk", filter=requested | Q(publish_requested_at__isnull=False)),
-        "published": Count("pk", filter=Q(state=PublishTask.State.PUBLISHED)),
-    }
-
-
 def _tasks(campaign: Campaign, associates: QuerySet[Associate] | None, filters: Filters) -> QuerySet[PublishTask]:
+    """The publish tasks of the campaign's moments published on the filter's local days,
+    of ``associates`` (None: all)."""
     tasks = PublishTask.objects.filter(moment__campaign=campaign)
     if associates is not None:
         tasks = tasks.filter(associate__in=associates)
-    if filters.start:
-        tasks = tasks.filter(moment__publish_at__date__gte=filters.start)
-    if filters.end:
-        tasks = tasks.filter(moment__publish_at__date__lte=filters.end)
+    start, end = _publish_bounds(filters)
+    if start:
+        tasks = tasks.filter(moment__publish_at__gte=start)
+    if end:
+        tasks = tasks.filter(moment__publish_at__lt=end)
     return tasks
 
 
 def campaign_funnel(*, campaign: Campaign, associates: QuerySet[Associate], filters: Filters) -> dict:
-    """notified → opened → publish requested → published, over the tasks (one per associate
-    and variant) of the campaign's moments in the range: one query."""
-    counts = _tasks(campaign, associates, filters).aggregate(**_funnel_counts())
-    return {name: counts[name] or 0 for name in FUNNEL}
+    """The funnel (``analytics.selectors.funnel_counts``: targeted → notified → opened →
+    publish requested → published, and failed) over the tasks (one per associate and
+    variant) of the campaign's moments in the range: one query."""
+    counts = _tasks(campaign, associates, filters).aggregate(**funnel_counts())
+    return {name: value or 0 for name, value in counts.items()}
 
 
 # --- tables --------------------------------------------------------------------------------------
@@ -354,41 +344,23 @@ def _range_sql(filters: Filters, column: str) -> tuple[str, list]:
 
 
 def _tasks_sql(campaign: Campaign, associates, filters: Filters, group: str) -> tuple[str, list]:
-    """Per ``group`` (an expression over t = task, a = associate): the funnel counts."""
-    task, moment, associate = _table_name(PublishTask), _table_name(Campaign.moments.rel.related_model), \
-        _table_name(Associate)  # fmt: skip
-    scope, scope_params = _scope_sql(associates)
-    rng, rng_params = _publish_range(filters)  # publish_at is a timestamp: local days as bounds
-    sql = f"""
-        SELECT {group} AS grp,
-               SUM(CASE WHEN t.state <> 'cancelled' THEN 1 ELSE 0 END) AS tasks,
-               SUM(CASE WHEN t.notified_at IS NOT NULL THEN 1 ELSE 0 END) AS notified,
-               SUM(CASE WHEN t.opened_at IS NOT NULL OR t.state IN ('publish_requested', 'published')
-                        THEN 1 ELSE 0 END) AS opened,
-               SUM(CASE WHEN t.publish_requested_at IS NOT NULL OR t.state IN ('publish_requested', 'published')
-                        THEN 1 ELSE 0 END) AS requested,
-               SUM(CASE WHEN t.state = 'published' THEN 1 ELSE 0 END) AS published
-        FROM {task} t JOIN {moment} m ON m.id = t.moment_id JOIN {associate} a ON a.id = t.associate_id
-        WHERE m.campaign_id = %s{scope}{rng}
-        GROUP BY {group}
-    """
-    return sql, [campaign.pk, *scope_params, *rng_params]
+    """Per ``group`` (a PublishTask field path) as ``grp``: the funnel counts
+    (``funnel_counts``, the overview's and the admin's definition), as SQL to join."""
+    grouped = _tasks(campaign, associates, filters).order_by().values(grp=F(group)).annotate(**funnel_counts())
+    sql, params = grouped.query.sql_with_params()
+    return sql, list(params)
 
 
-def _publish_range(filters: Filters) -> tuple[str, list]:
+def _publish_bounds(filters: Filters) -> tuple[dt.datetime | None, dt.datetime | None]:
     """Moments published on local days [start, end] as bounds on the timestamp."""
     from analytics.rules import rules_for
 
-    sql, params = "", []
+    start = end = None
     if filters.start:
-        zone = rules_for(filters.start).zone
-        sql += " AND m.publish_at >= %s"
-        params.append(dt.datetime.combine(filters.start, dt.time(), tzinfo=zone))
+        start = dt.datetime.combine(filters.start, dt.time(), tzinfo=rules_for(filters.start).zone)
     if filters.end:
-        zone = rules_for(filters.end).zone
-        sql += " AND m.publish_at < %s"
-        params.append(dt.datetime.combine(filters.end + dt.timedelta(days=1), dt.time(), tzinfo=zone))
-    return sql, params
+        end = dt.datetime.combine(filters.end + dt.timedelta(days=1), dt.time(), tzinfo=rules_for(filters.end).zone)
+    return start, end
 
 
 def _results_sql(campaign: Campaign, associates, filters: Filters, group: str) -> tuple[str, list]:
@@ -451,7 +423,8 @@ def leaderboard_columns(by: str) -> list[Column]:
 
 def _leaderboard_sql(*, campaign, associates, filters: Filters, by: str) -> tuple[str, list]:
     group = "a.main_department_id" if by == "store" else "a.id"
-    tasks_sql, tasks_params = _tasks_sql(campaign, associates, filters, group)
+    task_group = "associate__main_department_id" if by == "store" else "associate_id"
+    tasks_sql, tasks_params = _tasks_sql(campaign, associates, filters, task_group)
     results_sql, results_params = _results_sql(campaign, associates, filters, group)
     counts = ", ".join(f"COALESCE(r.{name}, 0) AS {name}" for name in COUNTS)
     completion = "CASE WHEN t.tasks > 0 THEN 1.0 * t.published / t.tasks ELSE 0 END AS completion"

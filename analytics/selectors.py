@@ -131,6 +131,42 @@ def feed_slots_left(*, associate_id: int, now: dt.datetime | None = None) -> int
     return max(0, rules.feed_cap - posts - requested)
 
 
+# --- the completion funnel -----------------------------------------------------------------------
+def funnel_counts() -> dict:
+    """The completion funnel of publish tasks (one per associate and variant), defined once
+    for the admin's moment page, the dashboards and their API: aggregate expressions for
+    ``QuerySet[PublishTask].aggregate`` or ``.annotate``.
+
+    - ``tasks`` (targeted): the tasks not cancelled — a cancelled task is nobody's work;
+    - each step counts those tasks that reached it *or a later step*, by timestamp or state:
+      ``notified`` (our card sent), ``opened`` (the page seen), ``requested`` (Publish
+      pressed), ``published`` (confirmed by WeCom). So no step counts more than the one
+      before, a task keeps the steps it reached when it expires, and one published in WeCom
+      before our card (enterprise mode: WeCom pushes the task itself) counts at every step;
+    - ``failed``: beside the funnel, the tasks WeCom refused (their reasons are in the admin).
+    """
+    states = PublishTask.State
+    targeted = ~Q(state=states.CANCELLED)
+    published = Q(state=states.PUBLISHED)
+    requested = published | Q(state=states.PUBLISH_REQUESTED) | Q(publish_requested_at__isnull=False)
+    opened = requested | Q(opened_at__isnull=False)
+    notified = opened | Q(notified_at__isnull=False)
+    return {
+        "tasks": Count("pk", filter=targeted),
+        "notified": Count("pk", filter=targeted & notified),
+        "opened": Count("pk", filter=targeted & opened),
+        "requested": Count("pk", filter=targeted & requested),
+        "published": Count("pk", filter=published),
+        "failed": Count("pk", filter=Q(state=states.FAILED)),
+    }
+
+
+def moment_funnel(moment) -> dict[str, int]:
+    """The funnel (``funnel_counts``) of one moment's tasks: one query."""
+    counts = PublishTask.objects.filter(moment=moment).aggregate(**funnel_counts())
+    return {name: value or 0 for name, value in counts.items()}
+
+
 # --- per campaign ----------------------------------------------------------------------------------
 @dataclass
 class CampaignResult:

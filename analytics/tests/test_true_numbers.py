@@ -7,19 +7,24 @@ over real HTTP where WeCom is involved:
   same way: by added time, then the external_userid (a re-added contact is a new add; a
   same-second tie is never broken by our row ids);
 - the feed slots left today count the associate's personal and enterprise posts and
-  their open publish requests, under the rules in force that day.
+  their open publish requests, under the rules in force that day;
+- the funnel of a moment is the same in the admin, on the dashboards and in their API.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from analytics import forecast, sync
 from analytics.models import Delivery, PlatformRules
-from analytics.selectors import feed_slots_left
+from analytics.selectors import feed_slots_left, moment_funnel
 from campaigns.models import EnterpriseTask, Moment, PublishTask, State
 from campaigns.tests import factories as cf
 from staff.models import Associate, Contact
@@ -249,3 +254,73 @@ def test_the_slots_left_follow_the_rules_in_force_that_day(noon, wecom_client):
     _sync(wecom_client, now)
     assert feed_slots_left(associate_id=lily.pk, now=now) == 4
     assert feed_slots_left(associate_id=lily.pk, now=now - dt.timedelta(days=1)) == 3  # the old rules
+
+
+# --- one funnel -------------------------------------------------------------------------------------
+PASSWORD = "a-long-test-password-42"
+
+
+@pytest.fixture
+def funnel_moment(db):
+    """One moment, ten associates, one task each at every point of the way: never notified,
+    notified, opened, publish requested, published through our page, published in WeCom
+    without our card (two), failed, cancelled after its card, expired after it was opened."""
+    store = factories.department("上海店")
+    people = [factories.associate(f"a{i}", departments=[store]) for i in range(10)]
+    campaign = cf.campaign(factories.user("planner", role=MARKETING_ADMIN), days_ahead=0)
+    now = timezone.now()
+    moment = Moment.objects.create(campaign=campaign, title="情人节", publish_at=now - dt.timedelta(hours=2),
+                                   expires_at=now + dt.timedelta(hours=4), mode=Moment.Mode.ENTERPRISE,
+                                   state=State.LIVE)  # fmt: skip
+    variant = cf.variant(moment, associates=people)
+    s, at = PublishTask.State, now - dt.timedelta(hours=1)
+    ways = [
+        {"state": s.PENDING},
+        {"state": s.NOTIFIED, "notified_at": at},
+        {"state": s.OPENED, "notified_at": at, "opened_at": at},
+        {"state": s.PUBLISH_REQUESTED, "notified_at": at, "opened_at": at, "publish_requested_at": at},
+        {"state": s.PUBLISHED, "notified_at": at, "opened_at": at, "publish_requested_at": at, "published_at": at},
+        {"state": s.PUBLISHED, "published_at": at},
+        {"state": s.PUBLISHED, "published_at": at},
+        {"state": s.FAILED, "errcode": 60111, "error": "the member has no WeCom license"},
+        {"state": s.CANCELLED, "notified_at": at},
+        {"state": s.EXPIRED, "notified_at": at, "opened_at": at},
+    ]
+    for person, values in zip(people, ways, strict=True):
+        PublishTask.objects.create(moment=moment, variant=variant, associate=person, **values)
+    return moment
+
+
+def test_the_funnel_is_one_for_the_admin_the_dashboards_and_the_api(funnel_moment):
+    expected = {"tasks": 9, "notified": 7, "opened": 6, "requested": 4, "published": 3, "failed": 1}
+    assert moment_funnel(funnel_moment) == expected
+    admin = factories.user("marketing", role=MARKETING_ADMIN)
+    admin.set_password(PASSWORD)
+    admin.save()
+
+    # The admin's moment page.
+    browser = Client(HTTP_ACCEPT_LANGUAGE="en")
+    browser.force_login(admin)
+    page = browser.get(reverse("admin:campaigns_moment_change", args=[funnel_moment.pk])).content.decode()
+    assert "targeted 9 → Notified 7 → Opened 6 → Publish requested 4 → Published 3 → Failed 1" in page
+
+    # The dashboards' campaign page (its own login).
+    dashboards = Client(HTTP_ACCEPT_LANGUAGE="en")
+    response = dashboards.post(reverse("dashboards:login"), {"username": admin.username, "password": PASSWORD})
+    assert response.status_code == 302
+    html = dashboards.get(reverse("dashboards:campaign", args=[funnel_moment.campaign.public_id])).content.decode()
+    steps = re.search(r'data-testid="funnel">(.*?)</ol>', html, re.S).group(1)
+    assert [int(n) for n in re.findall(r"<b>(\d+)</b>", steps)] == [7, 6, 4, 3]
+    assert "of 9 publish tasks" in html
+
+    # The dashboards' API: the overview, and the leaderboard's rows add up to it.
+    api = APIClient(HTTP_ACCEPT_LANGUAGE="en")
+    api.force_authenticate(admin)
+    base = f"/api/v1/analytics/dashboards/campaigns/{funnel_moment.campaign.public_id}"
+    got = api.get(f"{base}/overview/").json()["funnel"]
+    assert {name: got[name] for name in expected} == expected
+    for by in ("associate", "store"):
+        rows = api.get(f"{base}/leaderboard/", {"by": by}).json()["results"]
+        totals = {name: sum(row[name] for row in rows) for name in ("tasks", "notified", "opened", "requested",
+                                                                     "published")}  # fmt: skip
+        assert totals == {name: expected[name] for name in totals}
