@@ -104,7 +104,8 @@ class OverviewOut(serializers.Serializer):
 
 
 class DashboardOverview(APIView):
-    """A campaign's overview: totals, the funnel, and per day with the reach so far."""
+    """A campaign's overview: totals, the funnel (``analytics.selectors.funnel_counts``: targeted tasks, then
+    those that reached each step or a later one; failed beside), and per day with the reach so far."""
 
     permission_classes = [IsAuthenticated, ReadsReach]
 
@@ -112,7 +113,7 @@ class DashboardOverview(APIView):
         "A campaign", response_only=True, value={
             "customers": 5210, "contacts": 8000, "reach_rate": 0.6513, "deliveries": 9120, "cap_loss": 310,
             "verification_loss": 120, "likes": 88, "comments": 12, "clicks": 40, "new_contacts": 6,
-            "funnel": {"tasks": 100, "notified": 100, "opened": 81, "requested": 70, "published": 66},
+            "funnel": {"tasks": 100, "notified": 97, "opened": 81, "requested": 70, "published": 66, "failed": 3},
             "days": [{"day": "2027-02-10", "reach": 4100, "deliveries": 5000, "cap_loss": 100}]})])  # fmt: skip
     def get(self, request, public_id):
         campaign = _campaign(request, public_id)
