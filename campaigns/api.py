@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns import rules, services
-from campaigns.models import CallToAction, Campaign, Hashtag, MediaAsset, Moment, Variant
+from campaigns.models import COPY_MAX_CHARS, CallToAction, Campaign, Hashtag, MediaAsset, Moment, Variant
 from moments_admin.api import ModelPermissions, Pagination
 from staff.models import CustomerTag
 
@@ -54,8 +54,8 @@ class VariantOut(serializers.ModelSerializer):
     class Meta:
         model = Variant
         fields = ["public_id", "name", "tone", "audience_all", "audience_tags", "target_departments",
-                  "target_associates", "copy", "allow_personal_touch", "hashtags", "images", "video", "link_url",
-                  "link_title", "link_cover", "cta"]  # fmt: skip
+                  "target_associates", "copy", "personal_touch", "personal_line_max", "hashtags", "images", "video",
+                  "link_url", "link_title", "link_cover", "cta"]  # fmt: skip
 
     def get_hashtags(self, variant) -> list[str]:
         rows = sorted(variant.varianthashtag_set.all(), key=lambda row: (row.position, row.pk))
@@ -137,7 +137,8 @@ class VariantIn(serializers.Serializer):
     target_associates = serializers.ListField(child=serializers.CharField(max_length=64), default=list,
                                               max_length=100_000)  # fmt: skip
     copy = serializers.CharField(allow_blank=True, default="", max_length=20_000, trim_whitespace=False)
-    allow_personal_touch = serializers.BooleanField(default=False)
+    personal_touch = serializers.ChoiceField(choices=Variant.PersonalTouch.choices, default=Variant.PersonalTouch.NONE)
+    personal_line_max = serializers.IntegerField(min_value=1, max_value=COPY_MAX_CHARS, default=140)
     hashtags = serializers.ListField(child=serializers.CharField(max_length=40), default=list, max_length=50)
     images = serializers.ListField(child=serializers.UUIDField(), default=list, max_length=50)
     video = serializers.UUIDField(allow_null=True, default=None)

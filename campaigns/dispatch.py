@@ -31,11 +31,13 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
+from django.utils.translation import gettext as _
 
-from campaigns import links, rules
+from campaigns import links, rules, versions
 from campaigns.models import Moment, PublishTask, State, Variant
+from campaigns.selectors import forbidden_words
 from campaigns.services import WorkflowError, campaign_state_refresh, moment_transition
-from staff.models import Associate
+from staff.models import Associate, Department
 from wecom.errors import PermanentError, TransientError
 from wecom.ratelimit import Budget
 
@@ -74,7 +76,7 @@ def publish_task_from_token(token: str) -> PublishTask:
     except signing.BadSignature:
         raise LinkInvalid from None
     task = (
-        PublishTask.objects.select_related("moment__campaign", "variant", "associate")
+        PublishTask.objects.select_related("moment__campaign", "variant", "associate", "version")
         .filter(public_id=public_id)
         .first()
     )
@@ -115,8 +117,16 @@ def my_open_tasks(associate, *, now: dt.datetime | None = None) -> list[PublishT
 # --- dispatch ----------------------------------------------------------------------------------------
 def variant_associate_ids(variant: Variant) -> list[int]:
     """Active associates the variant targets: its departments' subtrees and its named associates."""
-    paths = list(variant.target_departments.values_list("path", flat=True))
-    named = list(variant.target_associates.values_list("pk", flat=True))
+    return targeted_associate_ids(
+        department_ids=list(variant.target_departments.values_list("pk", flat=True)),
+        associate_ids=list(variant.target_associates.values_list("pk", flat=True)),
+    )
+
+
+def targeted_associate_ids(*, department_ids: list[int], associate_ids: list[int]) -> list[int]:
+    """Active associates in these departments' subtrees, and these associates if active."""
+    paths = list(Department.objects.filter(pk__in=department_ids).values_list("path", flat=True))
+    named = list(associate_ids)
     conditions = [Q(pk__in=named)] if named else []
     if paths:
         conditions.append(reduce(operator.or_, (Q(departments__path__startswith=p) for p in paths)))
@@ -127,12 +137,21 @@ def variant_associate_ids(variant: Variant) -> list[int]:
 
 
 def moment_tasks_create(moment: Moment) -> int:
-    """Every PublishTask of the moment (idempotent: existing ones are kept)."""
+    """Every PublishTask of the moment (idempotent: existing ones are kept), from each variant's approved
+    version alone: its senders, and the version each task will post. A variant without an approved version
+    (which scheduling refuses) gets no task."""
     before = PublishTask.objects.filter(moment=moment).count()
-    for variant in moment.variants.all():
-        ids = variant_associate_ids(variant)
+    for variant in moment.variants.select_related("approved_version"):
+        version = variant.approved_version
+        if version is None:
+            logger.error("moment %s: variant %s has no approved version; no task created", moment.pk, variant.pk)
+            continue
+        senders = version.content["senders"]
+        ids = targeted_associate_ids(department_ids=[d["id"] for d in senders["departments"]],
+                                     associate_ids=[a["id"] for a in senders["associates"]])  # fmt: skip
         for start in range(0, len(ids), 5000):
-            rows = [PublishTask(moment=moment, variant=variant, associate_id=pk) for pk in ids[start : start + 5000]]
+            rows = [PublishTask(moment=moment, variant=variant, version=version, associate_id=pk)
+                    for pk in ids[start : start + 5000]]  # fmt: skip
             PublishTask.objects.bulk_create(rows, ignore_conflicts=True)  # unique (variant, associate)
     return PublishTask.objects.filter(moment=moment).count() - before
 
@@ -203,14 +222,15 @@ class NotifyRetry(Exception):
 def _card(task: PublishTask, *, reminder: int = 0) -> dict:
     """The textcard. A reminder's title differs (so WeCom's duplicate check lets it through),
     and each numbered reminder is identical if re-sent (so a retry is suppressed)."""
-    moment, variant = task.moment, task.variant
+    moment = task.moment
+    name = task.version.content["name"] if task.version_id else task.variant.name
     when = timezone.localtime(moment.expires_at).strftime("%m-%d %H:%M")
     prefix = f"提醒 {reminder}：" if reminder else ""
     # WeCom reads the description as HTML (``<div class="gray">``, ``<br>``): names written by people are
     # escaped, so a variant called "<div>…" shows as typed and cannot restyle or fake the card.
     return {
         "title": f"{prefix}{moment.campaign.name} · {moment.title}"[:128],
-        "description": f"{escape(variant.name)}：点开预览，一键发布到客户朋友圈。请在 {when} 前发布。"[:512],
+        "description": f"{escape(name)}：点开预览，一键发布到客户朋友圈。请在 {when} 前发布。"[:512],
         "url": publish_link(task),
         "btntxt": "去发布",
     }
@@ -240,7 +260,7 @@ def publish_task_notify(*, task_id: int, client, limiter, now: dt.datetime | Non
     claimed = PublishTask.objects.filter(pk=task_id, state=PublishTask.State.PENDING).update(
         state=PublishTask.State.NOTIFYING, claimed_at=now, attempts=F("attempts") + 1
     )
-    task = PublishTask.objects.select_related("moment__campaign", "variant", "associate").get(pk=task_id)
+    task = PublishTask.objects.select_related("moment__campaign", "variant", "associate", "version").get(pk=task_id)
     if not claimed:
         return task.state  # done, failed, cancelled, or another worker has it
     moment = task.moment
@@ -352,7 +372,7 @@ def reminders_send(*, client, limiter, now: dt.datetime | None = None) -> int:
             notified_at__lte=since,
         )
         .filter(Q(reminded_at__isnull=True) | Q(reminded_at__lte=since))
-        .select_related("moment__campaign", "variant", "associate")
+        .select_related("moment__campaign", "variant", "associate", "version")
         .order_by("notified_at", "id")[:REMIND_BATCH]
     )
     sent = 0
@@ -390,6 +410,21 @@ class PublishRefused(Exception):
     """The click cannot become a WeCom task (expired, cancelled, WeCom refused); the message is for the associate."""
 
 
+class PersonalTouchRefused(PublishRefused):
+    """What the associate wrote breaks the brand's rules: ``problems`` says why, in plain words. Nothing was sent."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("touch")
+        self.problems = problems
+
+
+def task_content(task: PublishTask) -> versions.Frozen:
+    """What ``task`` posts: its approved version, never the variant as it stands."""
+    if task.version_id is None:
+        raise PublishRefused("unapproved")
+    return versions.frozen(task.version)
+
+
 def feed_slots_left(associate_id: int, *, now: dt.datetime | None = None) -> int:
     """Moments the associate can still publish today before customers' feeds hide them."""
     local = timezone.localtime(now or timezone.now())
@@ -419,17 +454,17 @@ def _media_id(asset, client) -> str:
     return media_id
 
 
-def wecom_attachments(variant: Variant, client, *, link_url: str = "") -> list[dict]:
-    """The attachments of ``add_moment_task``; ``link_url``: the link attachment's short URL (campaigns.links)."""
-    if variant.video_id:
-        return [{"msgtype": "video", "video": {"media_id": _media_id(variant.video, client)}}]
-    if variant.link_url:
-        link = {"title": variant.link_title, "url": link_url or variant.link_url}
-        if variant.link_cover_id:
-            link["media_id"] = _media_id(variant.link_cover, client)
+def wecom_attachments(content: versions.Frozen, client, *, link_url: str = "") -> list[dict]:
+    """The attachments of ``add_moment_task`` from an approved version; ``link_url``: the link attachment's short
+    URL (campaigns.links)."""
+    if content.video is not None:
+        return [{"msgtype": "video", "video": {"media_id": _media_id(content.video, client)}}]
+    if content.link_url:
+        link = {"title": content.link_title, "url": link_url or content.link_url}
+        if content.link_cover is not None:
+            link["media_id"] = _media_id(content.link_cover, client)
         return [{"msgtype": "link", "link": link}]
-    photos = variant.images.order_by("variantimage__position", "variantimage__id")
-    return [{"msgtype": "image", "image": {"media_id": _media_id(photo, client)}} for photo in photos]
+    return [{"msgtype": "image", "image": {"media_id": _media_id(photo, client)}} for photo in content.images]
 
 
 def _publish_claim(task: PublishTask, copy: str | None, *, now: dt.datetime,
@@ -437,42 +472,41 @@ def _publish_claim(task: PublishTask, copy: str | None, *, now: dt.datetime,
     """Checks, then the claim (→ publish_requested); returns the text to post and the associate's
     short links (created here if need be), or None when it was already requested (a second click
     changes nothing)."""
-    moment, variant = task.moment, task.variant
+    moment = task.moment
     if moment.state == State.CANCELLED or task.state == PublishTask.State.CANCELLED:
         raise PublishRefused("cancelled")
     if moment.mode == Moment.Mode.ENTERPRISE:
         raise PublishRefused("enterprise")  # WeCom already pushed the task: it is published in WeCom
     if moment.expires_at <= now:
         raise PublishRefused("expired")
-    text = copy if (variant.allow_personal_touch and copy is not None) else variant.copy
-    tracked = links.posted_links(variant, associate=task.associate)
-    posted = rules.posted_text(text, variant_hashtags(variant), tracked.cta_line)
+    content = task_content(task)
+    touch = rules.PersonalTouch(policy=content.personal_touch, max_chars=content.personal_line_max)
+    written = "" if touch.policy == "none" else (copy or "").strip()
+    if touch.policy == "edit" and written == content.copy.strip():
+        written = ""  # the brand's copy sent back unchanged is no edit
+    if problems := rules.personal_touch_errors(written, touch, forbidden=forbidden_words()):
+        raise PersonalTouchRefused(problems)
+    text = rules.personal_text(content.copy, written, touch)
+    tracked = links.posted_links(content, associate=task.associate)
+    posted = rules.posted_text(text, content.hashtags, tracked.cta_line)
     if len(posted) > rules.COPY_MAX_CHARS:
-        raise PublishRefused("too long")
+        raise PersonalTouchRefused([_("The text is %(n)s characters with the call to action and the hashtags; WeCom "
+                                      "takes at most %(max)s. Please shorten it.")
+                                    % {"n": len(posted), "max": rules.COPY_MAX_CHARS}])  # fmt: skip
     claimable = [PublishTask.State.NOTIFIED, PublishTask.State.OPENED, PublishTask.State.PENDING]
     claimed = PublishTask.objects.filter(pk=task.pk, state__in=claimable).update(
-        state=PublishTask.State.PUBLISH_REQUESTED,
-        publish_requested_at=now,
-        edited_copy=text if text != variant.copy else "",
+        state=PublishTask.State.PUBLISH_REQUESTED, publish_requested_at=now, edited_copy=written, posted_text=posted,
         via=via,
-    )
+    )  # fmt: skip
     return (posted, tracked) if claimed else None
 
 
-def variant_hashtags(variant: Variant) -> list[str]:
-    return [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
-
-
-def audience_tag_ids(variant: Variant) -> list[str]:
-    """The WeCom tag ids a variant is restricted to ([] when it is for all contacts)."""
-    return [] if variant.audience_all else list(variant.audience_tags.values_list("tag_id", flat=True))
-
-
-def visible_range(variant: Variant, senders: list[str]) -> dict:
-    """add_moment_task's audience: these associates, and the variant's customer tags unless it is for all."""
+def visible_range(content: versions.Frozen, senders: list[str]) -> dict:
+    """add_moment_task's audience: these associates, and the approved version's customer tags unless it is for
+    all contacts."""
     visible: dict = {"sender_list": {"user_list": senders}}
-    if tags := audience_tag_ids(variant):
-        visible["external_contact_list"] = {"tag_list": tags}
+    if content.tag_ids:
+        visible["external_contact_list"] = {"tag_list": content.tag_ids}
     return visible
 
 
@@ -485,12 +519,12 @@ def publish_task_request(*, task: PublishTask, copy: str | None, client, now: dt
     if claimed is None:
         return False
     posted, tracked = claimed
-    variant = task.variant
+    content = task_content(task)
     # No transaction is held across the WeCom calls (uploads, task creation).
     try:
         jobid = client.add_moment_task(text=posted,
-                                       attachments=wecom_attachments(variant, client, link_url=tracked.attachment_url),
-                                       visible_range=visible_range(variant, [task.associate.userid]))  # fmt: skip
+                                       attachments=wecom_attachments(content, client, link_url=tracked.attachment_url),
+                                       visible_range=visible_range(content, [task.associate.userid]))  # fmt: skip
     except (TransientError, PermanentError) as error:
         PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED).update(
             state=PublishTask.State.OPENED, publish_requested_at=None, errcode=error.errcode, error=error.reason[:255]
@@ -506,7 +540,8 @@ def publish_task_share(*, task: PublishTask, copy: str | None, public_url: str,
     ``shareToExternalMoments`` with what this returns (text and attachments; photos by
     URL). None when it was already requested. Confirmed like any post: by WeCom."""
     now = now or timezone.now()
-    if audience_tag_ids(task.variant):
+    content = task_content(task)
+    if content.tag_ids:
         # shareToExternalMoments carries no visible range: a tagged variant would reach whoever the associate
         # leaves selected in WeCom's composer. Only a server-created task with its tag_list enforces the audience.
         raise PublishRefused("tagged")
@@ -514,16 +549,14 @@ def publish_task_share(*, task: PublishTask, copy: str | None, public_url: str,
     if claimed is None:
         return None
     posted, tracked = claimed
-    variant = task.variant
     base = public_url.rstrip("/")
-    if variant.link_url:
-        link = {"title": variant.link_title, "url": tracked.attachment_url or variant.link_url}
-        if variant.link_cover_id:
-            link["imgUrl"] = base + variant.link_cover.file.url
+    if content.link_url:
+        link = {"title": content.link_title, "url": tracked.attachment_url or content.link_url}
+        if content.link_cover is not None:
+            link["imgUrl"] = base + content.link_cover.file.url
         attachments = [{"msgtype": "link", "link": link}]
     else:
-        photos = variant.images.order_by("variantimage__position", "variantimage__id")
-        attachments = [{"msgtype": "image", "image": {"imgUrl": base + photo.file.url}} for photo in photos]
+        attachments = [{"msgtype": "image", "image": {"imgUrl": base + photo.file.url}} for photo in content.images]
     return {"text": {"content": posted}, "attachments": attachments}
 
 
@@ -593,22 +626,17 @@ def publish_confirm(*, client, now: dt.datetime | None = None) -> dict[str, int]
 
 def _confirm_shared(*, client, now: dt.datetime) -> int:
     """Posts shared through the JS-SDK are the member's own moments: find each in
-    ``get_moment_list`` (personal, by this creator, since the click, same text)."""
+    ``get_moment_list`` (personal, by this creator, since the click, with the very text the page handed
+    to WeCom's composer, stored on the task)."""
     confirmed = 0
     shared = list(
         PublishTask.objects.filter(state=PublishTask.State.PUBLISH_REQUESTED, via=PublishTask.Via.JSSDK)
-        .select_related("associate", "variant__cta")
+        .exclude(posted_text="")
+        .select_related("associate")
         .order_by("publish_requested_at", "id")[:CONFIRM_BATCH]
     )
-    hashtags: dict[int, list[str]] = {}  # per variant, not per task
-    # The associates' call-to-action lines as posted (their short links), in one query.
-    cta_lines = links.cta_lines_known((task.variant, task.associate_id) for task in shared)
     for task in shared:
-        if task.variant_id not in hashtags:
-            hashtags[task.variant_id] = variant_hashtags(task.variant)
-        # A call to action without a URL has no link: its line is the same for everyone.
-        cta_line = cta_lines.get((task.variant_id, task.associate_id)) or links.cta_line(task.variant.cta)
-        text = rules.posted_text(task.edited_copy or task.variant.copy, hashtags[task.variant_id], cta_line)
+        text = task.posted_text
         start = int(task.publish_requested_at.timestamp()) - 60
         end = min(int(now.timestamp()) + 1, start + 30 * 86400)  # whole seconds: this one included
         found = next((item["moment_id"] for page in client.moment_list_pages(start_time=start, end_time=end,

@@ -22,8 +22,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns import links, rules
-from campaigns.dispatch import backoff, variant_hashtags, visible_range, wecom_attachments
-from campaigns.models import EnterpriseTask, Moment, PublishTask, State, Variant
+from campaigns.dispatch import backoff, task_content, visible_range, wecom_attachments
+from campaigns.models import EnterpriseTask, Moment, PublishTask, State
 from wecom.errors import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
@@ -63,11 +63,12 @@ def _chunk_tasks(task: EnterpriseTask):
     return PublishTask.objects.filter(variant_id=task.variant_id, associate_id__gte=ids[0], associate_id__lte=ids[-1])
 
 
-def _posted(variant: Variant) -> tuple[str, links.PostedLinks]:
-    """The text of the variant's WeCom task and its short links. WeCom posts the same content for every
-    sender, so the links are the moment's own (no associate): their clicks count for the moment only."""
-    tracked = links.posted_links(variant, associate=None)
-    return rules.posted_text(variant.copy, variant_hashtags(variant), tracked.cta_line), tracked
+def _posted(content) -> tuple[str, links.PostedLinks]:
+    """The text of the variant's WeCom task (its approved version) and its short links. WeCom posts the same
+    content for every sender, so the links are the moment's own (no associate): their clicks count for the
+    moment only."""
+    tracked = links.posted_links(content, associate=None)
+    return rules.posted_text(content.copy, content.hashtags, tracked.cta_line), tracked
 
 
 def _fail(task: EnterpriseTask, *, errcode: int | None, reason: str) -> None:
@@ -88,9 +89,12 @@ def enterprise_tasks_create(*, moment_id: int, client, now: dt.datetime | None =
         pending.update(state=EnterpriseTask.State.CANCELLED)
         return 0
     created = 0
-    for task in pending.select_related("variant__cta").order_by("id"):
-        variant = task.variant
-        text, tracked = _posted(variant)
+    for task in pending.select_related("variant").order_by("id"):
+        first = _chunk_tasks(task).select_related("version").first()
+        if first is None:
+            continue
+        content = task_content(first)  # every task of the chunk posts the variant's approved version
+        text, tracked = _posted(content)
         if not EnterpriseTask.objects.filter(pk=task.pk, state=EnterpriseTask.State.PENDING).update(
             state=EnterpriseTask.State.CREATING, claimed_at=now, attempts=F("attempts") + 1, text=text
         ):
@@ -99,9 +103,9 @@ def enterprise_tasks_create(*, moment_id: int, client, now: dt.datetime | None =
         senders = list(chunk.order_by("associate_id").values_list("associate__userid", flat=True))
         try:
             jobid = client.add_moment_task(text=text,
-                                           attachments=wecom_attachments(variant, client,
+                                           attachments=wecom_attachments(content, client,
                                                                          link_url=tracked.attachment_url),
-                                           visible_range=visible_range(variant, senders))  # fmt: skip
+                                           visible_range=visible_range(content, senders))  # fmt: skip
         except TransientError as error:
             EnterpriseTask.objects.filter(pk=task.pk, state=EnterpriseTask.State.CREATING).update(
                 state=EnterpriseTask.State.PENDING, claimed_at=None, errcode=error.errcode, error=error.reason[:255]

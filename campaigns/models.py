@@ -13,6 +13,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -293,9 +294,20 @@ class Variant(models.Model):
     target_associates = models.ManyToManyField(Associate, verbose_name=_("associates"), blank=True, related_name="+")
     tone = models.ForeignKey(Tone, verbose_name=_("tone"), on_delete=models.PROTECT, related_name="+")
     copy = models.TextField(_("copy"), blank=True)
-    allow_personal_touch = models.BooleanField(
-        _("associates may edit the copy"), default=False, help_text=_("Lets associates add a personal touch.")
-    )
+
+    class PersonalTouch(models.TextChoices):
+        NONE = "none", _("None: publish the brand's copy as it is")
+        LINE = "line", _("A personal line before the brand's copy")
+        EDIT = "edit", _("Edit the copy")
+
+    personal_touch = models.CharField(
+        _("personal touch"), max_length=8, choices=PersonalTouch.choices, default=PersonalTouch.NONE,
+        help_text=_("What associates may add or change; whatever they write passes the same content rules."),
+    )  # fmt: skip
+    personal_line_max = models.PositiveSmallIntegerField(
+        _("personal line, at most (characters)"), default=140,
+        validators=[MinValueValidator(1), MaxValueValidator(COPY_MAX_CHARS)],
+    )  # fmt: skip
     hashtags = models.ManyToManyField(
         Hashtag, verbose_name=_("hashtags"), through="VariantHashtag", blank=True, related_name="+"
     )
@@ -316,6 +328,11 @@ class Variant(models.Model):
         related_name="variants",
     )  # fmt: skip
     position = models.PositiveSmallIntegerField(_("position"), default=0)
+    # The version an approver approved last (campaigns.versions): dispatch and the associate's page use only it.
+    approved_version = models.ForeignKey(
+        "VariantVersion", verbose_name=_("approved version"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", editable=False,
+    )  # fmt: skip
 
     class Meta:
         verbose_name = _("variant")
@@ -352,6 +369,68 @@ class VariantImage(models.Model):
         return f"{self.variant_id} ← {self.asset_id}"
 
 
+class VariantVersion(models.Model):
+    """One immutable version of a variant's content as it will be posted (DESIGN.md §5.2): the copy,
+    hashtags and call to action as values, the attachments, the audience, the senders and the
+    personal-touch policy (``content``, built by campaigns.versions.variant_freeze). Made when a moment is
+    submitted; approving the moment approves its versions; dispatch posts nothing else."""
+
+    variant = models.ForeignKey(Variant, verbose_name=_("variant"), on_delete=models.CASCADE, related_name="versions")
+    moment = models.ForeignKey(Moment, verbose_name=_("moment"), on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveIntegerField(_("version"))
+    content = models.JSONField(_("content"))
+    digest = models.CharField(_("digest"), max_length=64)  # SHA-256 of the canonical JSON of ``content``
+    text = models.TextField(_("text as posted"))  # rendered with a sample short URL, for people to read
+    # Everyone who wrote or changed any part of it (the moment's contributors when it was made): none approves it.
+    authors = models.JSONField(_("authors"), default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("made by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("made at"), auto_now_add=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("approved by"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+    # The media it posts, protected from deletion while a version needs them.
+    assets = models.ManyToManyField(MediaAsset, through="VersionAsset", related_name="+", blank=True)
+
+    class Meta:
+        verbose_name = _("variant version")
+        verbose_name_plural = _("variant versions")
+        ordering = ["variant", "-number"]
+        constraints = [models.UniqueConstraint(fields=["variant", "number"], name="variant_version_once")]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id} v{self.number}"
+
+
+class VersionAsset(models.Model):
+    version = models.ForeignKey(VariantVersion, on_delete=models.CASCADE)
+    asset = models.ForeignKey(MediaAsset, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "asset"], name="version_asset_once")]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} ← {self.asset_id}"
+
+
+class MomentContributor(models.Model):
+    """Someone who wrote or changed a moment, one of its variants, or a library object it uses
+    (four eyes: none of them approves it)."""
+
+    moment = models.ForeignKey(Moment, on_delete=models.CASCADE, related_name="contributors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    first_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["moment", "user"], name="moment_contributor_once")]
+
+    def __str__(self) -> str:
+        return f"{self.moment_id} ✎ {self.user_id}"
+
+
 class Approval(models.Model):
     """A decision on one moment, or on the whole campaign plan (``moment`` empty)."""
 
@@ -371,6 +450,7 @@ class Approval(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("decided by"), on_delete=models.PROTECT, related_name="+"
     )
     decided_at = models.DateTimeField(_("decided at"), auto_now_add=True)
+    versions = models.ManyToManyField(VariantVersion, verbose_name=_("versions"), blank=True, related_name="approvals")
 
     class Meta:
         verbose_name = _("approval")
@@ -433,7 +513,12 @@ class PublishTask(models.Model):
     opened_at = models.DateTimeField(_("opened at"), null=True, blank=True)
     publish_requested_at = models.DateTimeField(_("publish requested at"), null=True, blank=True)
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
-    edited_copy = models.TextField(_("copy as the associate edited it"), blank=True)
+    edited_copy = models.TextField(_("what the associate wrote"), blank=True)  # their line, or their edited copy
+    # The approved version this task posts (campaigns.versions), and the text it posted, as WeCom received it.
+    version = models.ForeignKey(
+        VariantVersion, verbose_name=_("version"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    posted_text = models.TextField(_("text as posted"), blank=True)
 
     class Via(models.TextChoices):
         SERVER = "server", _("WeCom task created by the server")

@@ -174,11 +174,71 @@ def variant_errors(content: VariantContent, window: Window, *, forbidden: Iterab
                          "shorten the offer or extend the moment.")
                 % {"cta": _local(cta.expires_at), "moment": _local(window.expires_at)})  # fmt: skip
 
+    if found := links_found(content.copy):
+        add("copy", _("Links in the copy would not be tracked: remove %(links)s and use the link attachment or a "
+                      "call to action instead.") % {"links": "、".join(found)})  # fmt: skip
     found = forbidden_found([content.copy, *content.hashtags, content.link_title, cta.label if cta else ""], forbidden)
     if found:
         add("copy", ngettext("Remove the forbidden word: %(words)s.", "Remove the forbidden words: %(words)s.",
                              len(found)) % {"words": "、".join(found)})  # fmt: skip
     return errors
+
+
+# A web address in text: a scheme, "www.", or a host ending in a common top-level domain (as phones linkify).
+_URL = re.compile(
+    r"(?i)(?:https?://|www\.)[^\s，。！？、]+"
+    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|io|co|me|cc|top|xyz|info|biz|app|shop|vip|site|link|ly"
+    r"|tv|club|online|store|wang|ink|pro)\b(?:/[^\s，。！？、]*)?"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def links_found(text: str) -> list[str]:
+    """The web addresses written in ``text`` (posted links must be tracked: the link attachment or the call to
+    action, which go out as short links)."""
+    return [m.group(0) for m in _URL.finditer(unicodedata.normalize("NFKC", text or ""))]
+
+
+@dataclass
+class PersonalTouch:
+    """What a variant lets its associates do (Variant.PersonalTouch) and its bound."""
+
+    policy: str  # none | line | edit
+    max_chars: int = 140
+
+
+def personal_touch_errors(written: str, touch: PersonalTouch, *, forbidden: Iterable[str] = ()) -> list[str]:
+    """Why what an associate wrote cannot be posted, in plain words (empty when it can). The same rules as the
+    brand's copy: forbidden words, no links but the tracked ones, invisible characters; a personal line is one
+    line of at most ``max_chars``. The length of the whole text is checked with the posted text."""
+    problems = []
+    if touch.policy == "none":
+        return []  # nothing the associate sends is used: the brand's copy goes out (personal_text)
+    if _CONTROL.search(written):
+        problems.append(_("Remove the invisible control characters from your text."))
+    if touch.policy == "line":
+        if "\n" in written or "\r" in written:
+            problems.append(_("Your personal line is a single line: remove the line breaks."))
+        if len(written) > touch.max_chars:
+            problems.append(_("Your personal line is %(n)s characters; at most %(max)s.")
+                            % {"n": len(written), "max": touch.max_chars})  # fmt: skip
+    if found := links_found(written):
+        problems.append(_("Links cannot be added by hand: remove %(links)s. The moment's own links are added for "
+                          "you and counted.") % {"links": "、".join(found)})  # fmt: skip
+    if found := forbidden_found([written], forbidden):
+        problems.append(ngettext("Remove the forbidden word: %(words)s.", "Remove the forbidden words: %(words)s.",
+                                 len(found)) % {"words": "、".join(found)})  # fmt: skip
+    return problems
+
+
+def personal_text(brand_copy: str, written: str, touch: PersonalTouch) -> str:
+    """The copy as posted: the brand's, the associate's line before it, or the associate's edit."""
+    written = (written or "").strip()
+    if touch.policy == "line" and written:
+        return f"{written}\n{brand_copy}"
+    if touch.policy == "edit" and written:
+        return written
+    return brand_copy
 
 
 def raise_if(errors: dict[str, list[str]]) -> None:

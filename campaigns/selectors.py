@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from campaigns import links, rules
+from campaigns import links, rules, versions
 from campaigns.models import ForbiddenWord, MediaAsset, Moment, State, Variant
 
 
@@ -55,31 +55,39 @@ def highlight(text: str, words: list[str]) -> SafeString:
 
 
 def variant_preview(variant: Variant, *, tracked: links.PostedLinks | None = None, author=None) -> Preview:
-    """``tracked`` and ``author``: the short links of the associate who will post it, and that associate
-    (their page); without them the call to action's line shows a sample short URL of the same length and
-    the author is one of the variant's target associates (the admin's previews)."""
-    words = forbidden_words()
-    if tracked is None:
-        sample = links.short_url_sample() if links.cta_target(variant.cta) else ""
-        tracked = links.PostedLinks(cta_line=links.cta_line(variant.cta, sample))
-    hashtags = [h.text for h in variant.hashtags.order_by("varianthashtag__position", "varianthashtag__id")]
+    """The variant as it stands (the admin's previews of a draft); the author is one of its target associates."""
     if author is None:
         author = variant.target_associates.order_by("name").first()
-    content = [variant.copy, *hashtags, variant.link_title, variant.cta.label if variant.cta else ""]
+    publish_at = variant.moment.publish_at if variant.moment_id else None
+    return content_preview(versions.frozen_of_variant(variant), tracked=tracked, author=author, publish_at=publish_at)
+
+
+def content_preview(content: versions.Frozen, *, tracked: links.PostedLinks | None = None, author=None,
+                    publish_at: dt.datetime | None = None, copy: str | None = None) -> Preview:  # fmt: skip
+    """A variant's content (a version, or the live variant read the same way) as a feed shows it. ``tracked`` and
+    ``author``: the short links of the associate who will post it, and that associate (their page); without
+    ``tracked`` the call to action's line shows a sample short URL of the same length. ``copy``: the copy as
+    the associate's personal touch makes it."""
+    words = forbidden_words()
+    if tracked is None:
+        sample = links.short_url_sample() if links.cta_target(content.cta) else ""
+        tracked = links.PostedLinks(cta_line=links.cta_line(content.cta, sample))
+    text = content.copy if copy is None else copy
+    checked = [text, *content.hashtags, content.link_title, content.cta.label if content.cta else ""]
     return Preview(
         author_name=author.name if author else "导购",
         author_avatar=author.avatar if author else "",
-        copy_html=highlight(variant.copy, words),
-        hashtags=hashtags,
-        images=list(variant.images.order_by("variantimage__position", "variantimage__id")),
-        video=variant.video,
-        link_title=variant.link_title,
-        link_url=variant.link_url,
-        link_cover=variant.link_cover,
-        cta=variant.cta,
+        copy_html=highlight(text, words),
+        hashtags=list(content.hashtags),
+        images=list(content.images),
+        video=content.video,
+        link_title=content.link_title,
+        link_url=content.link_url,
+        link_cover=content.link_cover,
+        cta=content.cta,
         cta_line=tracked.cta_line,
-        publish_at=variant.moment.publish_at if variant.moment_id else None,
-        forbidden=rules.forbidden_found(content, words),
+        publish_at=publish_at,
+        forbidden=rules.forbidden_found(checked, words),
         words=words,
         qr_code=tracked.qr_code,
     )

@@ -4,8 +4,11 @@ approval workflow, cloning. Admin actions and API views call these.
 Workflow (DESIGN.md §5.2): draft → in_review → approved → scheduled. Each
 transition is a conditional update (``UPDATE … WHERE state IN (…)``) recorded as
 a StateChange; an edit after submission or approval sends the moment back to
-draft. Marketing admins submit, approvers decide, and nobody approves their own
-work (the campaign's owner, the moment's last editor and its submitter cannot).
+draft. Submitting freezes each variant into a version (campaigns.versions);
+approving approves those versions, and only they are ever posted. Marketing
+admins submit, approvers decide, and nobody who wrote or changed any part of a
+version approves it (four eyes: the campaign's owner and every contributor).
+A change to a library object sends the moments using it back to review.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import images, rules, videos
+from campaigns import images, rules, versions, videos
 from campaigns.models import (
     Approval,
     CallToAction,
@@ -34,6 +37,7 @@ from campaigns.models import (
     Variant,
     VariantHashtag,
     VariantImage,
+    VariantVersion,
 )
 from campaigns.selectors import forbidden_words
 from staff.models import Associate, CustomerTag, Department
@@ -83,7 +87,7 @@ def media_asset_create(
 
 
 # --- writing a variant (the API's path; the admin's forms apply the same rules) ----------------------
-VARIANT_FIELDS = ("name", "audience_all", "copy", "allow_personal_touch", "link_url", "link_title")
+VARIANT_FIELDS = ("name", "audience_all", "copy", "personal_touch", "personal_line_max", "link_url", "link_title")
 
 
 def _resolve(model, field: str, keys: list, label: str, errors: dict, *, name: str) -> list:
@@ -142,6 +146,8 @@ def variant_save(*, moment: Moment, by, values: dict, variant: Variant | None = 
         raise ValidationError(errors)
 
     variant = variant or Variant(moment=moment)
+    if values.pop("allow_personal_touch", False) and "personal_touch" not in values:
+        values["personal_touch"] = Variant.PersonalTouch.EDIT  # the former yes/no
     for field in VARIANT_FIELDS:
         if field in values:
             setattr(variant, field, values[field])
@@ -267,6 +273,7 @@ def moment_submit(*, moment: Moment, by, note: str = "") -> None:
     if problems:
         raise ValidationError(problems)
     moment_transition(moment, allowed_from=(State.DRAFT,), to=State.IN_REVIEW, by=by, note=note)
+    versions.moment_versions_make(moment, by=by)
     campaign_state_refresh(moment.campaign)
 
 
@@ -282,28 +289,39 @@ def campaign_submit(*, campaign: Campaign, by, note: str = "") -> int:
         raise ValidationError(problems)
     for moment in drafts:
         moment_transition(moment, allowed_from=(State.DRAFT,), to=State.IN_REVIEW, by=by, note=note)
+        versions.moment_versions_make(moment, by=by)
     campaign_state_refresh(campaign)
     return len(drafts)
 
 
-def _authors(moment: Moment) -> set[int]:
-    """Who may not approve this moment: the campaign's owner, its last editor, its submitter."""
-    submitter = (
-        StateChange.objects.filter(moment=moment, to_state=State.IN_REVIEW).order_by("-at", "-id").values_list(
-            "by_id", flat=True
-        ).first()
-    )  # fmt: skip
-    return {pk for pk in (moment.campaign.owner_id, moment.edited_by_id, submitter) if pk is not None}
+def _authors(moment: Moment, in_review: dict) -> set[int]:
+    """Who may not approve this moment: the campaign's owner, everyone who wrote or changed the moment, one
+    of its variants or a library object it uses, and the authors recorded on the versions in review."""
+    authors = versions.moment_authors(moment)
+    for version in in_review.values():
+        authors.update(version.authors)
+    return authors
 
 
-def _decide(moment: Moment, *, by, approve: bool, note: str) -> None:
-    if by.pk in _authors(moment):
-        raise PermissionDenied(_("You wrote or submitted “%(moment)s”: another approver must decide.")
+def _decide(moment: Moment, *, by, approve: bool, note: str) -> list:
+    """The decision on one moment; returns the versions it approved."""
+    in_review = versions.versions_in_review(moment)
+    if by.pk in _authors(moment, in_review):
+        raise PermissionDenied(_("You wrote or changed part of “%(moment)s”: another approver must decide.")
                                % {"moment": moment.title})  # fmt: skip
-    if approve:
-        moment_transition(moment, allowed_from=(State.IN_REVIEW,), to=State.APPROVED, by=by, note=note)
-    else:
+    if not approve:
         moment_transition(moment, allowed_from=(State.IN_REVIEW,), to=State.DRAFT, by=by, note=note)
+        return []
+    if moment.state == State.IN_REVIEW and not versions.unchanged_since_frozen(moment):
+        raise WorkflowError(_("“%(moment)s” changed since it was submitted: submit it again so that what you "
+                              "approve is what goes out.") % {"moment": moment.title})  # fmt: skip
+    moment_transition(moment, allowed_from=(State.IN_REVIEW,), to=State.APPROVED, by=by, note=note)
+    approved = [in_review[v.pk] for v in moment.variants.all()]
+    now = timezone.now()
+    VariantVersion.objects.filter(pk__in=[v.pk for v in approved]).update(approved_by=by, approved_at=now)
+    for version in approved:
+        Variant.objects.filter(pk=version.variant_id).update(approved_version=version)
+    return approved
 
 
 @transaction.atomic
@@ -312,12 +330,14 @@ def moment_decide(*, moment: Moment, by, approve: bool, note: str = "") -> Appro
     if not approve and not note.strip():
         raise ValidationError({"note": [_("Say why it is rejected, so the writer can fix it.")]})
     moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
-    _decide(moment, by=by, approve=approve, note=note)
+    approved = _decide(moment, by=by, approve=approve, note=note)
     campaign_state_refresh(moment.campaign)
-    return Approval.objects.create(
+    approval = Approval.objects.create(
         campaign=moment.campaign, moment=moment, decided_by=by, note=note,
         decision=Approval.Decision.APPROVED if approve else Approval.Decision.REJECTED,
     )  # fmt: skip
+    approval.versions.set(approved)
+    return approval
 
 
 @transaction.atomic
@@ -329,13 +349,16 @@ def campaign_decide(*, campaign: Campaign, by, approve: bool, note: str = "") ->
     in_review = list(campaign.moments.select_for_update().select_related("campaign").filter(state=State.IN_REVIEW))
     if not in_review:
         raise WorkflowError(_("“%(campaign)s” has no moment in review.") % {"campaign": campaign.name})
+    approved = []
     for moment in in_review:
-        _decide(moment, by=by, approve=approve, note=note)
+        approved += _decide(moment, by=by, approve=approve, note=note)
     campaign_state_refresh(campaign)
-    return Approval.objects.create(
+    approval = Approval.objects.create(
         campaign=campaign, moment=None, decided_by=by, note=note,
         decision=Approval.Decision.APPROVED if approve else Approval.Decision.REJECTED,
     )  # fmt: skip
+    approval.versions.set(approved)
+    return approval
 
 
 @transaction.atomic
@@ -345,6 +368,7 @@ def moment_edited(*, moment: Moment, by) -> None:
     moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
     Moment.objects.filter(pk=moment.pk).update(edited_by=by)
     moment.edited_by = by
+    versions.contributors_add(moment_ids=[moment.pk], user=by)
     if moment.state in EDITABLE_AGAIN:
         moment_transition(
             moment, allowed_from=EDITABLE_AGAIN, to=State.DRAFT, by=by, note=_("Edited after submission.")
@@ -360,12 +384,62 @@ def moment_is_editable(moment: Moment) -> bool:
 
 
 @transaction.atomic
+def variant_delete(*, variant: Variant, by) -> None:
+    """Delete a variant of a moment that can still be edited; a moment past approval keeps its variants
+    (its approved versions are what goes out), and the edit sends a submitted or approved moment back to
+    draft, so its approval goes with it."""
+    moment = Moment.objects.select_for_update().select_related("campaign").get(pk=variant.moment_id)
+    if not moment_is_editable(moment):
+        raise WorkflowError(_("“%(moment)s” is %(state)s: its variants can no longer be deleted.")
+                            % {"moment": moment.title, "state": State(moment.state).label})  # fmt: skip
+    Variant.objects.filter(pk=variant.pk).delete()
+    moment_edited(moment=moment, by=by)
+
+
+def library_impact(obj) -> list[Moment]:
+    """The moments a change to library object ``obj`` would send back to review (for the editor, before saving)."""
+    return versions.moments_using(obj)
+
+
+@transaction.atomic
+def library_object_save(*, obj, by) -> list[Moment]:
+    """Save a changed library object (call to action, hashtag, tone) and send every moment in review, approved
+    or scheduled that uses it back to review with fresh versions (or to draft when the change breaks a rule),
+    recorded; the editor becomes a contributor, so cannot approve them. Moments already going out keep their
+    approved versions. Returns the moments sent back."""
+    if isinstance(obj, Hashtag):
+        obj.text = rules.hashtag_normalise(obj.text)
+    obj.save()
+    affected = versions.moments_using(obj)
+    note = _("“%(object)s” changed in the library.") % {"object": obj}
+    for moment in affected:
+        moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
+        versions.contributors_add(moment_ids=[moment.pk], user=by)
+        problems = moment_problems(moment)
+        if problems:
+            moment_transition(moment, allowed_from=versions.AFFECTED_STATES, to=State.DRAFT, by=by,
+                              note=f"{note} {' '.join(problems)}"[:2000])  # fmt: skip
+        elif moment.state == State.IN_REVIEW:
+            _record(moment, moment.state, moment.state, by, note)
+            versions.moment_versions_make(moment, by=by)
+        else:
+            moment_transition(moment, allowed_from=(State.APPROVED, State.SCHEDULED), to=State.IN_REVIEW, by=by,
+                              note=note)  # fmt: skip
+            versions.moment_versions_make(moment, by=by)
+        campaign_state_refresh(moment.campaign)
+    return affected
+
+
+@transaction.atomic
 def moment_schedule(*, moment: Moment, by) -> None:
     """approved → scheduled (the dispatcher takes it from there, next issue)."""
     _require(by, "campaigns.submit_moment", _("Only marketing admins schedule moments."))
     moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
     if moment.publish_at <= timezone.now():
         raise WorkflowError(_("“%(moment)s” was due at a time already past: change the time and submit it again.")
+                            % {"moment": moment.title})  # fmt: skip
+    if not versions.approved_and_current(moment):
+        raise WorkflowError(_("“%(moment)s” has content that was not approved: submit it for review again.")
                             % {"moment": moment.title})  # fmt: skip
     moment_transition(moment, allowed_from=(State.APPROVED,), to=State.SCHEDULED, by=by)
     campaign_state_refresh(moment.campaign)

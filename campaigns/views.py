@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from campaigns import dispatch, links, selectors
+from campaigns import dispatch, links, rules, selectors
 from campaigns.models import Moment, PublishTask, State
 from campaigns.opener import ASK_AGAIN, OpenerRefused, opener_check
 from wecom import jssdk as wecom_jssdk
@@ -46,7 +46,10 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
     done = task.state in (PublishTask.State.PUBLISH_REQUESTED, PublishTask.State.PUBLISHED)
     if task.moment.expires_at <= timezone.now() and not done:
         return _refusal(request, "expired", 410)
-    error = ""
+    error, problems = "", []
+    if task.version_id is None:
+        return _refusal(request, "cancelled", 410)  # nothing approved to post (no task is made so since versions)
+    content = dispatch.task_content(task)  # the approved version: the page shows and posts nothing else
     enterprise = task.moment.mode == Moment.Mode.ENTERPRISE  # WeCom pushed the task; it is published there
     if enterprise:
         done = task.state == PublishTask.State.PUBLISHED
@@ -54,6 +57,8 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
         try:
             with client_from_settings() as client:
                 dispatch.publish_task_request(task=task, copy=request.POST.get("copy"), client=client)
+        except dispatch.PersonalTouchRefused as refused:
+            error, problems = "touch", refused.problems
         except dispatch.PublishRefused as refused:
             error = str(refused)
         task.refresh_from_db()
@@ -63,17 +68,20 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
     jssdk = None
     in_wecom = oauth.in_wecom(request.headers.get("User-Agent", ""))
     # A tagged variant never takes the JS-SDK path (it carries no visible range): the server creates its task.
-    tagged = bool(dispatch.audience_tag_ids(task.variant))
-    if in_wecom and not enterprise and not done and not task.variant.video_id and not tagged:
+    tagged = bool(content.tag_ids)
+    if in_wecom and not enterprise and not done and content.video is None and not tagged:
         try:
             with client_from_settings() as client:
                 jssdk = wecom_jssdk.agent_config(client=client, url=request.build_absolute_uri())
         except WeComError:
             jssdk = None  # no ticket now: the Publish button takes the server path
     # The short links this associate posts (the moment's own in enterprise mode, where WeCom posts one content).
-    tracked = links.posted_links(task.variant, associate=None if enterprise else task.associate)
-    task.variant.moment = task.moment  # loaded with the task: not again
-    preview = selectors.variant_preview(task.variant, tracked=tracked, author=task.associate)
+    tracked = links.posted_links(content, associate=None if enterprise else task.associate)
+    written = request.POST.get("copy", "") if problems else task.edited_copy
+    touch = rules.PersonalTouch(policy=content.personal_touch, max_chars=content.personal_line_max)
+    shown = rules.personal_text(content.copy, task.edited_copy, touch) if done else None  # as posted, once posted
+    preview = selectors.content_preview(content, tracked=tracked, author=task.associate,
+                                        publish_at=task.moment.publish_at, copy=shown)  # fmt: skip
     context = {
         "task": task,
         "token": token,
@@ -84,8 +92,11 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
         "jssdk": jssdk,
         "jssdk_urls": settings.WECOM_JSSDK_URLS if jssdk else [],
         "error": error,
+        "problems": problems,
+        "content": content,
+        "touch": touch,
         "slots_left": dispatch.feed_slots_left(task.associate_id),
-        "copy": task.edited_copy or task.variant.copy,
+        "copy": written or (content.copy if touch.policy == "edit" else ""),
         "my_tasks_url": reverse("campaigns:my-tasks", args=[dispatch.my_tasks_token(task.associate)]),
     }
     return render(request, "campaigns/publish.html", context)
@@ -108,6 +119,8 @@ def share(request: HttpRequest, token: str) -> JsonResponse:
     try:
         payload = dispatch.publish_task_share(task=task, copy=request.POST.get("copy"),
                                               public_url=request.build_absolute_uri("/"))  # fmt: skip
+    except dispatch.PersonalTouchRefused as refused:
+        return JsonResponse({"error": "touch", "problems": refused.problems}, status=409)
     except dispatch.PublishRefused as refused:
         return JsonResponse({"error": str(refused)}, status=409)
     if payload is None:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from analytics import forecast, sync
 from analytics.models import Delivery, Post
-from campaigns import dispatch
+from campaigns import dispatch, versions
 from campaigns.models import Campaign, Moment
 from campaigns.tests import factories as cf
 from staff.models import Associate, Contact, ContactTag, Customer, CustomerTag, CustomerTagGroup
@@ -141,8 +141,9 @@ def _publish_as_planned(moments: list[Moment]) -> dict[int, str]:
         variant, at = planned.variant, planned.variant.moment.publish_at
         senders = sorted(Associate.objects.filter(pk__in=dispatch.variant_associate_ids(variant))
                          .values_list("userid", flat=True))  # fmt: skip
+        visible = dispatch.visible_range(versions.frozen_of_variant(variant), senders)
         job = sm.MomentJob.objects.create(jobid=f"job{variant.pk}", created_at=at, ready_at=at, request={
-            "text": {"content": variant.copy}, "visible_range": dispatch.visible_range(variant, senders)})  # fmt: skip
+            "text": {"content": variant.copy}, "visible_range": visible})  # fmt: skip
         result = publishing.job_resolve(job, at=at).result
         moment = sm.Moment.objects.get(moment_id=result["moment_id"])
         for member in sm.Member.objects.filter(userid__in=senders).order_by("userid"):

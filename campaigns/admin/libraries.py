@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 
 from campaigns import images, rules, services
@@ -23,8 +25,32 @@ from campaigns.models import (
 
 
 # --- libraries ----------------------------------------------------------------------------------
+class LibraryAdmin(ModelAdmin):
+    """A library object the moments' versions are made from: a change goes through
+    ``services.library_object_save`` (the moments using it go back to review), and the change page says
+    which moments that will be before saving."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id)) if request.method == "GET" else None
+        if obj is not None and (affected := services.library_impact(obj)):
+            names = "、".join(f"{m.campaign.name} · {m.title}" for m in affected[:20])
+            messages.warning(request, ngettext(
+                "Saving a change here sends %(n)s moment back to review: %(moments)s.",
+                "Saving a change here sends %(n)s moments back to review: %(moments)s.", len(affected),
+            ) % {"n": len(affected), "moments": names + (" …" if len(affected) > 20 else "")})  # fmt: skip
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        affected = services.library_object_save(obj=obj, by=request.user)
+        if affected:
+            messages.info(request, ngettext("%(n)s moment went back to review.", "%(n)s moments went back to review.",
+                                            len(affected)) % {"n": len(affected)})  # fmt: skip
+
+
 @admin.register(Tone)
-class ToneAdmin(ModelAdmin):
+class ToneAdmin(LibraryAdmin):
     list_display = ["name", "code", "order", "is_active"]
     list_editable = ["order", "is_active"]
     search_fields = ["name", "code"]
@@ -40,7 +66,7 @@ class HashtagForm(forms.ModelForm):
 
 
 @admin.register(Hashtag)
-class HashtagAdmin(ModelAdmin):
+class HashtagAdmin(LibraryAdmin):
     form = HashtagForm
     list_display = ["__str__", "kind", "is_active", "created_at"]
     list_filter = ["kind", "is_active"]
@@ -77,7 +103,7 @@ class CallToActionForm(forms.ModelForm):
 
 
 @admin.register(CallToAction)
-class CallToActionAdmin(ModelAdmin):
+class CallToActionAdmin(LibraryAdmin):
     form = CallToActionForm
     list_display = ["label", "kind", "code", "tier", "expires_at"]
     list_filter = ["kind"]

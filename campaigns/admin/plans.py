@@ -21,6 +21,7 @@ from unfold.decorators import action
 
 from campaigns import rules, selectors, services
 from campaigns.admin import channels, forecast_panel
+from campaigns.admin import warnings as drafting_warnings
 from campaigns.admin.common import history_html, transition_page
 from campaigns.models import (
     Campaign,
@@ -80,8 +81,9 @@ class CampaignAdmin(ModelAdmin):
     search_fields = ["name", "goal"]
     date_hierarchy = "starts_on"
     inlines = [MomentInline]
-    readonly_fields = ["state", "owner", "channel_codes", "trail"]
-    fields = ["name", "goal", "starts_on", "ends_on", "welcome_text", "state", "owner", "channel_codes", "trail"]
+    readonly_fields = ["state", "owner", "warnings", "channel_codes", "trail"]
+    fields = ["name", "goal", "starts_on", "ends_on", "welcome_text", "state", "owner", "warnings", "channel_codes",
+              "trail"]  # fmt: skip
     actions_detail = ["submit_plan", "approve_plan", "reject_plan", "clone_plan", "create_channel_codes",
                       "download_channel_codes"]  # fmt: skip
     change_form_outer_after_template = "admin/campaigns/forecast_panel.html"
@@ -102,6 +104,10 @@ class CampaignAdmin(ModelAdmin):
     @admin.display(description=_("history"))
     def trail(self, obj):
         return history_html(obj) if obj.pk else "—"
+
+    @admin.display(description=_("warnings"))
+    def warnings(self, obj):
+        return drafting_warnings.campaign_html(obj, site_name=self.admin_site.name) if obj.pk else "—"
 
     @admin.display(description=_("channel QR codes"))
     def channel_codes(self, obj):
@@ -210,7 +216,7 @@ class CampaignAdmin(ModelAdmin):
 class VariantInline(StackedInline):
     model = Variant
     fields = ["name", "tone", "audience_all", "audience_tags", "target_departments", "target_associates", "copy",
-              "allow_personal_touch", "cta"]  # fmt: skip
+              "personal_touch", "personal_line_max", "cta"]  # fmt: skip
     autocomplete_fields = ["audience_tags", "target_departments", "target_associates", "cta", "tone"]
     extra = 0
     show_change_link = True
@@ -226,9 +232,9 @@ class MomentAdmin(ModelAdmin):
     date_hierarchy = "publish_at"
     inlines = [VariantInline]
     autocomplete_fields = ["campaign"]
-    fields = ["campaign", "title", "publish_at", "expires_at", "mode", "state", "edited_by", "funnel", "previews",
-              "trail"]  # fmt: skip
-    readonly_fields = ["state", "edited_by", "funnel", "previews", "trail"]
+    fields = ["campaign", "title", "publish_at", "expires_at", "mode", "state", "edited_by", "warnings", "funnel",
+              "previews", "trail"]  # fmt: skip
+    readonly_fields = ["state", "edited_by", "warnings", "funnel", "previews", "trail"]
     actions_detail = ["submit", "approve", "reject", "schedule", "cancel", "clone"]
     actions_list = ["calendar"]
     change_form_outer_after_template = "admin/campaigns/forecast_panel.html"
@@ -247,29 +253,30 @@ class MomentAdmin(ModelAdmin):
 
     @admin.display(description=_("associates"))
     def funnel(self, obj):
-        """Targeted, notified, opened, publish requested, published, failed (one query)."""
+        """The funnel of ``analytics.selectors.funnel_counts`` (the dashboards' too): targeted
+        (not cancelled), notified, opened, publish requested, published, and failed (one query)."""
+        from analytics.selectors import moment_funnel
+
         if not obj.pk:
             return "—"
-        counts = dict(obj.tasks.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
-        if not counts:
+        counts = moment_funnel(obj)
+        if not any(counts.values()):
             return "—"
-        reached = {
-            PublishTask.State.NOTIFIED: ("notified", "opened", "publish_requested", "published"),
-            PublishTask.State.OPENED: ("opened", "publish_requested", "published"),
-            PublishTask.State.PUBLISH_REQUESTED: ("publish_requested", "published"),
-            PublishTask.State.PUBLISHED: ("published",),
-        }
-        parts = [(gettext("targeted"), sum(counts.values()))]
-        parts += [(PublishTask.State(state).label, sum(counts.get(s, 0) for s in states)) for state, states in
-                  reached.items()]  # fmt: skip
-        parts.append((PublishTask.State.FAILED.label, counts.get(PublishTask.State.FAILED, 0)))
-        text = " → ".join(f"{label} {n}" for label, n in parts)
+        states = PublishTask.State
+        steps = [("tasks", gettext("targeted")), ("notified", states.NOTIFIED.label), ("opened", states.OPENED.label),
+                 ("requested", states.PUBLISH_REQUESTED.label), ("published", states.PUBLISHED.label),
+                 ("failed", states.FAILED.label)]  # fmt: skip
+        text = " → ".join(f"{label} {counts[key]}" for key, label in steps)
         if obj.mode == Moment.Mode.ENTERPRISE:  # and the state of its WeCom tasks (one query)
             wecom = [f"{t.variant.name}: {t.get_state_display()}" + (f" ({t.error})" if t.error else "")
                      for t in EnterpriseTask.objects.filter(variant__moment=obj).select_related("variant")]  # fmt: skip
             if wecom:
                 text += " · " + gettext("WeCom tasks") + ": " + "; ".join(wecom)
         return text
+
+    @admin.display(description=_("warnings"))
+    def warnings(self, obj):
+        return drafting_warnings.moment_html(obj) if obj.pk else "—"
 
     @admin.display(description=_("preview"))
     def previews(self, obj):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils.html import format_html
@@ -43,7 +43,8 @@ class VariantForm(forms.ModelForm):
     class Meta:
         model = Variant
         fields = ["moment", "name", "tone", "audience_all", "audience_tags", "target_departments", "target_associates",
-                  "copy", "allow_personal_touch", "video", "link_url", "link_title", "link_cover", "cta"]  # fmt: skip
+                  "copy", "personal_touch", "personal_line_max", "video", "link_url", "link_title", "link_cover",
+                  "cta"]  # fmt: skip
         widgets = {"copy": forms.Textarea(attrs={"rows": 6})}
 
     def clean_upload_photos(self):
@@ -151,7 +152,7 @@ class VariantAdmin(ModelAdmin):
     fieldsets = [
         (None, {"fields": ["moment", "name", "tone", "preview"]}),
         (_("Audience"), {"fields": ["audience_all", "audience_tags", "target_departments", "target_associates"]}),
-        (_("Content"), {"fields": ["copy", "allow_personal_touch", "upload_photos", "video", "link_url",
+        (_("Content"), {"fields": ["copy", "personal_touch", "personal_line_max", "upload_photos", "video", "link_url",
                                    "link_title", "link_cover", "cta"]}),
     ]  # fmt: skip
 
@@ -162,6 +163,21 @@ class VariantAdmin(ModelAdmin):
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or services.moment_is_editable(obj.moment))
+
+    def has_delete_permission(self, request, obj=None):
+        """A moment past approval keeps its variants: what was approved is what goes out."""
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or services.moment_is_editable(obj.moment))
+
+    def delete_model(self, request, obj):
+        services.variant_delete(variant=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for variant in queryset.select_related("moment"):
+            try:
+                services.variant_delete(variant=variant, by=request.user)
+            except services.WorkflowError as refused:
+                messages.error(request, str(refused))
 
     @admin.display(description=_("preview"))
     def preview(self, obj):

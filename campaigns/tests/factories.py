@@ -55,6 +55,16 @@ def variant(moment: Moment, *, departments=(), associates=(), copy="玫瑰系列
     return item
 
 
+def approved_again(moment: Moment) -> Moment:
+    """A test's shortcut for "the writer changed it, and an approver approved it again": the variants as they
+    stand now become the approved versions (the workflow itself is tested in test_services and test_trust)."""
+    from campaigns import versions
+
+    for version in versions.moment_versions_make(moment, by=None):
+        Variant.objects.filter(pk=version.variant_id).update(approved_version=version)
+    return moment
+
+
 def discount(expires_at, *, label="限时九折") -> CallToAction:
     return CallToAction.objects.create(kind=CallToAction.Kind.DISCOUNT, label=label,
                                        url="https://brand.example.com/sale", expires_at=expires_at)  # fmt: skip

@@ -72,6 +72,7 @@ def _variant_data(moment, directory, **extra):
     return {
         "moment": moment.pk, "name": "金卡会员", "tone": cf.Tone.objects.get(code="warm").pk, "audience_all": "on",
         "target_departments": [directory.east.pk], "copy": "玫瑰系列上新", "link_url": "", "link_title": "",
+        "personal_touch": "none", "personal_line_max": "140",
         "varianthashtag_set-TOTAL_FORMS": "0", "varianthashtag_set-INITIAL_FORMS": "0",
         "variantimage_set-TOTAL_FORMS": "0", "variantimage_set-INITIAL_FORMS": "0", **extra,
     }  # fmt: skip

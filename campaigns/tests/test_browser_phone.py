@@ -10,6 +10,7 @@ import pytest
 
 from campaigns import dispatch
 from campaigns.models import PublishTask
+from campaigns.tests import factories as cf
 from wecom.ratelimit import LocalTokenBucket
 from wecom.sandbox import models as sm
 
@@ -28,7 +29,8 @@ def _lily_notified(live_server, scheduled, wecom, settings, wecom_base_url):
     ARTIFACTS.mkdir(exist_ok=True)
     settings.WECOM_BASE_URL = wecom_base_url
     settings.MOMENTS_PUBLIC_URL = live_server.url
-    scheduled.variants.update(allow_personal_touch=True)
+    scheduled.variants.update(personal_touch="edit")
+    cf.approved_again(scheduled)
     dispatch.dispatch_due(enqueue=False)
     task = PublishTask.objects.get(associate__userid="lily")
     dispatch.publish_task_notify(task_id=task.pk, client=wecom, limiter=LocalTokenBucket())

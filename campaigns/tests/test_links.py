@@ -273,6 +273,7 @@ def with_cta(scheduled):
     """The scheduled moment's variant with a tracked-link call to action."""
     offer = CallToAction.objects.create(kind=CallToAction.Kind.LINK, label="立即查看", url=TARGET)
     scheduled.variants.update(cta=offer)
+    cf.approved_again(scheduled)
     return scheduled
 
 
@@ -312,6 +313,7 @@ def test_the_link_attachment_goes_out_as_the_associates_short_link(scheduled, we
     settings.WECOM_BASE_URL = wecom_base_url
     scheduled.variants.update(link_url="https://brand.example.com/lookbook", link_title="情人节礼盒",
                               link_cover=cf.photo_asset())  # fmt: skip
+    cf.approved_again(scheduled)
     task, _url = _lily(wecom)
     assert dispatch.publish_task_request(task=task, copy=None, client=wecom)
     link = TrackedLink.objects.get(associate__userid="lily")
@@ -336,6 +338,7 @@ def test_a_group_qr_code_is_the_associates_own(scheduled, wecom, settings, wecom
     group = CallToAction.objects.create(kind=CallToAction.Kind.GROUP_QR, label="扫码进玫瑰会员群",
                                         group_name="玫瑰会员群", url="https://work.weixin.qq.com/gm/rose")  # fmt: skip
     scheduled.variants.update(cta=group)
+    cf.approved_again(scheduled)
     task, url = _lily(wecom)
     browser = Client(HTTP_ACCEPT_LANGUAGE="en")
     page = browser.get(url).content.decode()

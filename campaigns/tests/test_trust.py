@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ def _link(task) -> str:
 # --- the notification card -----------------------------------------------------------------------------
 def test_it_escapes_the_variant_name_in_the_cards_html_description(scheduled, wecom):
     scheduled.variants.update(name='<div class="highlight">紧急</div><br>')
+    cf.approved_again(scheduled)
     dispatch.dispatch_due(enqueue=False)
     _notify_all(wecom)
     description = sm.Message.objects.get(userid="lily").content["textcard"]["description"]
@@ -144,3 +145,167 @@ def test_outside_the_client_the_page_is_unchanged_for_a_tagged_variant(tagged, w
     task = PublishTask.objects.get(associate__userid="lily")
     assert Client(HTTP_ACCEPT_LANGUAGE="en").get(_link(task)).status_code == 200
     assert State(Moment.objects.get().state) == State.DISPATCHING
+
+
+# --- personal touch under the brand's rules ------------------------------------------------------------------
+def _lily_task(scheduled, wecom, *, policy: str, max_chars: int = 140):
+    scheduled.variants.update(personal_touch=policy, personal_line_max=max_chars)
+    cf.approved_again(scheduled)
+    dispatch.dispatch_due(enqueue=False)
+    _notify_all(wecom)
+    return PublishTask.objects.select_related("moment__campaign", "variant", "associate", "version").get(
+        associate__userid="lily"
+    )
+
+
+def test_it_refuses_a_personal_touch_with_a_forbidden_word_and_an_outside_link(scheduled, wecom, settings,
+                                                                                wecom_base_url):  # fmt: skip
+    """The issue's own example: accepted on /p/<token>/ and sent to WeCom before."""
+    from campaigns.models import ForbiddenWord
+
+    settings.WECOM_BASE_URL = wecom_base_url
+    ForbiddenWord.objects.create(word="最低价")
+    task = _lily_task(scheduled, wecom, policy="edit")
+    browser = Client(HTTP_ACCEPT_LANGUAGE="en")
+    page = browser.post(_link(task), {"copy": "全网最低价！快来抢 http://evil.example/x"})
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-refused="touch"' in html
+    assert "最低价" in html and "http://evil.example/x" in html  # said in plain words, naming what to remove
+    assert not sm.MomentJob.objects.exists()  # nothing went to WeCom
+    task.refresh_from_db()
+    assert task.state == PublishTask.State.NOTIFIED and task.posted_text == ""
+
+
+def test_a_personal_line_goes_before_the_brand_copy_and_is_bounded(scheduled, wecom, settings, wecom_base_url):
+    settings.WECOM_BASE_URL = wecom_base_url
+    task = _lily_task(scheduled, wecom, policy="line", max_chars=10)
+    with pytest.raises(dispatch.PersonalTouchRefused) as refused:
+        dispatch.publish_task_request(task=task, copy="这一行写得太长了超过十个字", client=wecom)
+    assert "at most 10" in refused.value.problems[0]
+    with pytest.raises(dispatch.PersonalTouchRefused):
+        dispatch.publish_task_request(task=task, copy="两行\n文字", client=wecom)
+    with pytest.raises(dispatch.PersonalTouchRefused):
+        dispatch.publish_task_request(task=task, copy="看 brand-copy.cn/x", client=wecom)
+    assert not sm.MomentJob.objects.exists()
+    assert dispatch.publish_task_request(task=task, copy="我亲自试过 🌹", client=wecom)
+    posted = sm.MomentJob.objects.get().request["text"]["content"]
+    assert posted == "我亲自试过 🌹\n玫瑰系列上新，限时九折\n#情人节"
+    task.refresh_from_db()
+    assert task.posted_text == posted and task.edited_copy == "我亲自试过 🌹"
+
+
+def test_without_personal_touch_the_brand_copy_goes_out_whatever_is_sent(scheduled, wecom):
+    task = _lily_task(scheduled, wecom, policy="none")
+    assert dispatch.publish_task_request(task=task, copy="全部换掉", client=wecom)
+    assert sm.MomentJob.objects.get().request["text"]["content"] == "玫瑰系列上新，限时九折\n#情人节"
+
+
+def test_the_brand_copy_may_not_carry_untracked_links_either():
+    window = rules.Window(publish_at=None, expires_at=None)
+    content = rules.VariantContent(copy="快来 https://elsewhere.example.com/x 看看", department_count=1)
+    assert "https://elsewhere.example.com/x" in rules.variant_errors(content, window)["copy"][0]
+
+
+# --- approved content is a frozen version --------------------------------------------------------------------
+def test_what_goes_out_is_the_approved_version_even_if_the_variant_row_changes(scheduled, wecom):
+    """Nothing the workflow does should change a scheduled variant; if anything does, it still does not go out."""
+    scheduled.variants.update(copy="没人批准过的文案")
+    dispatch.dispatch_due(enqueue=False)
+    _notify_all(wecom)
+    task = PublishTask.objects.get(associate__userid="lily")
+    assert dispatch.publish_task_request(task=task, copy=None, client=wecom)
+    assert sm.MomentJob.objects.get().request["text"]["content"] == "玫瑰系列上新，限时九折\n#情人节"
+
+
+def test_editing_a_library_cta_after_approval_sends_the_moment_back_to_review(db):
+    writer = factories.user("writer", role=MARKETING_ADMIN)
+    editor = factories.user("editor", role=MARKETING_ADMIN)
+    approver = factories.user("checker", role=APPROVER)
+    store = factories.department("上海店")
+    moment = cf.moment(cf.campaign(writer))
+    offer = cf.discount(moment.expires_at - dt.timedelta(hours=1))
+    variant = cf.variant(moment, departments=[store], cta=offer)
+    services.moment_submit(moment=moment, by=writer)
+    services.moment_decide(moment=moment, by=approver, approve=True)
+    services.moment_schedule(moment=moment, by=writer)
+    approved = Moment.objects.get(pk=moment.pk)
+    variant.refresh_from_db()
+    first = variant.approved_version
+    assert services.library_impact(offer) == [approved]  # what the editor is told before saving
+
+    offer.label, offer.url = "全场五折", "https://elsewhere.example.com/sale"
+    assert services.library_object_save(obj=offer, by=editor) == [approved]
+    moment.refresh_from_db()
+    variant.refresh_from_db()
+    assert moment.state == State.IN_REVIEW
+    assert variant.approved_version == first and "限时九折" in first.text  # the approved version is untouched
+    with pytest.raises(services.WorkflowError):
+        services.moment_schedule(moment=moment, by=writer)
+    editor.groups.add(*approver.groups.all())  # even with the approver's role, the editor changed part of it
+    with pytest.raises(PermissionDenied, match="another approver"):
+        services.moment_decide(moment=moment, by=editor, approve=True)
+    services.moment_decide(moment=moment, by=approver, approve=True)
+    variant.refresh_from_db()
+    assert "全场五折" in variant.approved_version.text and variant.approved_version.number == 2
+
+
+def test_a_moment_going_out_keeps_its_approved_version_when_the_library_changes(scheduled, wecom):
+    from campaigns.models import Hashtag
+
+    dispatch.dispatch_due(enqueue=False)  # dispatching: its versions are going out
+    tag = Hashtag.objects.get(text="情人节")
+    tag.text = "改名"
+    services.library_object_save(obj=tag, by=None)
+    _notify_all(wecom)
+    task = PublishTask.objects.get(associate__userid="lily")
+    dispatch.publish_task_request(task=task, copy=None, client=wecom)
+    assert sm.MomentJob.objects.get().request["text"]["content"].endswith("#情人节")
+
+
+def test_a_scheduled_moment_cannot_lose_a_variant(scheduled):
+    writer = factories.user("someone", role=MARKETING_ADMIN)
+    with pytest.raises(services.WorkflowError):
+        services.variant_delete(variant=scheduled.variants.get(), by=writer)
+    assert scheduled.variants.count() == 1
+
+
+def test_deleting_a_variant_of_an_approved_moment_withdraws_the_approval(db):
+    writer = factories.user("writer", role=MARKETING_ADMIN)
+    approver = factories.user("checker", role=APPROVER)
+    store = factories.department("上海店")
+    moment = cf.moment(cf.campaign(writer))
+    cf.variant(moment, departments=[store], name="A")
+    second = cf.variant(moment, departments=[store], name="B")
+    services.moment_submit(moment=moment, by=writer)
+    services.moment_decide(moment=moment, by=approver, approve=True)
+    services.variant_delete(variant=second, by=writer)
+    moment.refresh_from_db()
+    assert moment.state == State.DRAFT
+
+
+def test_the_admin_offers_no_delete_for_a_scheduled_moments_variant(scheduled, client, marketing_admin):
+    from django.urls import reverse
+
+    client.force_login(marketing_admin)
+    variant = scheduled.variants.get()
+    response = client.post(reverse("admin:campaigns_variant_delete", args=[variant.pk]), {"post": "yes"})
+    assert response.status_code == 403 and scheduled.variants.count() == 1
+
+
+def test_four_eyes_a_re_save_by_another_writer_does_not_let_the_author_approve(db):
+    """The author wrote the copy; a second writer re-saved it unchanged and submitted: before, only the owner,
+    the last editor and the submitter were excluded, so the author (with the approver role) could approve."""
+    owner = factories.user("owner", role=MARKETING_ADMIN)
+    author = factories.user("author", role=APPROVER)
+    author.groups.add(*factories.user("w2", role=MARKETING_ADMIN).groups.all())
+    resaver = factories.user("resaver", role=MARKETING_ADMIN)
+    store = factories.department("上海店")
+    moment = cf.moment(cf.campaign(owner))
+    values = {"name": "全部", "tone": "warm", "copy": "作者写的文案", "target_departments": [store.wecom_id]}
+    variant = services.variant_save(moment=moment, by=author, values=values)
+    services.variant_save(moment=moment, by=resaver, variant=variant, values=values)  # unchanged
+    services.moment_submit(moment=moment, by=resaver)
+    with pytest.raises(PermissionDenied):
+        services.moment_decide(moment=moment, by=author, approve=True)
+    approval = services.moment_decide(moment=moment, by=factories.user("checker", role=APPROVER), approve=True)
+    assert list(approval.versions.values_list("variant_id", flat=True)) == [variant.pk]

@@ -170,9 +170,16 @@ def _gone_out(campaign: Campaign, *, title: str, associates: list[Associate], st
     moment = Moment.objects.create(campaign=campaign, title=title, publish_at=now - dt.timedelta(hours=1),
                                    expires_at=now + dt.timedelta(hours=10), state=State.LIVE)  # fmt: skip
     variant = cf.variant(moment, departments=stores, cta=cta, name=f"{title} variant")
+    cf.approved_again(moment)
+    variant.refresh_from_db()
     tasks = [
         PublishTask.objects.create(
-            moment=moment, variant=variant, associate=associate, state=PublishTask.State.NOTIFIED, notified_at=now
+            moment=moment,
+            variant=variant,
+            associate=associate,
+            notified_at=now,
+            state=PublishTask.State.NOTIFIED,
+            version=variant.approved_version,
         )  # fmt: skip
         for associate in associates
     ]

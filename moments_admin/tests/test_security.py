@@ -214,8 +214,8 @@ def lily_task(db, settings):
     moment = Moment.objects.create(campaign=campaign, title="情人节", publish_at=now + dt.timedelta(minutes=5),
                                    expires_at=now + dt.timedelta(hours=12))  # fmt: skip
     variant = cf.variant(moment, departments=[store], hashtags=["情人节"])
-    variant.allow_personal_touch = True
-    variant.save(update_fields=["allow_personal_touch"])
+    variant.personal_touch = variant.PersonalTouch.EDIT
+    variant.save(update_fields=["personal_touch"])
     services.moment_submit(moment=moment, by=writer)
     services.moment_decide(moment=moment, by=approver, approve=True)
     services.moment_schedule(moment=moment, by=writer)
