@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
-from campaigns import links, rules, versions
+from campaigns import confirmation, links, rules, versions
 from campaigns.models import Moment, PublishTask, State, Variant
 from campaigns.selectors import forbidden_words
 from campaigns.services import WorkflowError, campaign_state_refresh, moment_transition
@@ -403,7 +403,6 @@ def reminders_send(*, client, limiter, now: dt.datetime | None = None) -> int:
 
 # --- the associate's click ------------------------------------------------------------------------------
 MEDIA_VALID = dt.timedelta(days=3) - dt.timedelta(hours=1)  # WeCom keeps attachments 3 days; renew an hour early
-FEED_CAP = 3  # per customer, associate and local day (DESIGN.md §4); the page shows what is left today
 
 
 class PublishRefused(Exception):
@@ -423,18 +422,6 @@ def task_content(task: PublishTask) -> versions.Frozen:
     if task.version_id is None:
         raise PublishRefused("unapproved")
     return versions.frozen(task.version)
-
-
-def feed_slots_left(associate_id: int, *, now: dt.datetime | None = None) -> int:
-    """Moments the associate can still publish today before customers' feeds hide them."""
-    local = timezone.localtime(now or timezone.now())
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    used = PublishTask.objects.filter(
-        associate_id=associate_id,
-        state__in=[PublishTask.State.PUBLISH_REQUESTED, PublishTask.State.PUBLISHED],
-        publish_requested_at__gte=start,
-    ).count()
-    return max(0, FEED_CAP - used)
 
 
 def publish_task_open(task: PublishTask, *, now: dt.datetime | None = None) -> None:
@@ -574,8 +561,7 @@ CONFIRM_BATCH = 500  # requested jobs, and WeCom moments, looked at per run
 # Tasks that may be published in WeCom: associate-shared ones once requested; enterprise ones from the
 # moment WeCom has their task (WeCom pushes it too: the associate may publish before our notification,
 # which then is not sent, or without ever opening our page).
-CONFIRMABLE = [PublishTask.State.PENDING, PublishTask.State.NOTIFYING, PublishTask.State.NOTIFIED,
-               PublishTask.State.OPENED, PublishTask.State.PUBLISH_REQUESTED]  # fmt: skip
+CONFIRMABLE = list(confirmation.CONFIRMABLE)
 
 
 def publish_confirm(*, client, now: dt.datetime | None = None) -> dict[str, int]:
@@ -614,13 +600,10 @@ def publish_confirm(*, client, now: dt.datetime | None = None) -> dict[str, int]
         .order_by("wecom_moment_id")[:CONFIRM_BATCH]
     )
     for wecom_moment_id in list(open_moments):
-        published = [row["userid"].lower() for page in client.moment_task_pages(wecom_moment_id) for row in page
+        published = [row["userid"] for page in client.moment_task_pages(wecom_moment_id) for row in page
                      if row["publish_status"] == 1]  # fmt: skip
-        for start in range(0, len(published), 1000):
-            summary["published"] += PublishTask.objects.filter(
-                wecom_moment_id=wecom_moment_id, state__in=CONFIRMABLE,
-                associate__userid__in=published[start : start + 1000],
-            ).update(state=PublishTask.State.PUBLISHED, published_at=now)  # fmt: skip
+        summary["published"] += confirmation.publish_tasks_confirm(wecom_moment_id=wecom_moment_id,
+                                                                   userids=published, at=now)  # fmt: skip
     return summary
 
 
@@ -643,8 +626,7 @@ def _confirm_shared(*, client, now: dt.datetime) -> int:
                                                                             creator=task.associate.userid,
                                                                             filter_type=1)
                       for item in page if (item.get("text") or {}).get("content") == text), "")  # fmt: skip
-        if found:
-            confirmed += PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.PUBLISH_REQUESTED).update(
-                state=PublishTask.State.PUBLISHED, published_at=now, wecom_moment_id=found
-            )
+        if found:  # the member's own moment: WeCom names them its creator
+            confirmed += confirmation.publish_tasks_confirm(wecom_moment_id=found, userids=[task.associate.userid],
+                                                            at=now, task_ids=[task.pk])  # fmt: skip
     return confirmed

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from analytics.selectors import feed_slots_left  # the one upward need (DESIGN.md §2): today's feed slots
 from campaigns import dispatch, links, rules, selectors
 from campaigns.models import Moment, PublishTask, State
 from campaigns.opener import ASK_AGAIN, OpenerRefused, opener_check
@@ -95,7 +96,7 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
         "problems": problems,
         "content": content,
         "touch": touch,
-        "slots_left": dispatch.feed_slots_left(task.associate_id),
+        "slots_left": feed_slots_left(associate_id=task.associate_id),
         "copy": written or (content.copy if touch.policy == "edit" else ""),
         "my_tasks_url": reverse("campaigns:my-tasks", args=[dispatch.my_tasks_token(task.associate)]),
     }
@@ -144,7 +145,7 @@ def my_tasks(request: HttpRequest, token: str) -> HttpResponse:
         return _refusal(request, "expired", 410)
     tasks = [(task, reverse("campaigns:publish", args=[dispatch.publish_link_token(task)]))
              for task in dispatch.my_open_tasks(associate)]  # fmt: skip
-    context = {"associate": associate, "tasks": tasks, "slots_left": dispatch.feed_slots_left(associate.pk)}
+    context = {"associate": associate, "tasks": tasks, "slots_left": feed_slots_left(associate_id=associate.pk)}
     return render(request, "campaigns/my_tasks.html", context)
 
 

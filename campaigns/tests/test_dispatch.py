@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import dispatch, services
@@ -186,11 +187,15 @@ def test_bad_links_get_a_clear_page(lily_link, change, status, words):
 
 
 def test_feed_slots_count_what_was_published_today(lily_link):
-    task, _ = lily_link
-    assert dispatch.feed_slots_left(task.associate_id) == 3
+    from analytics.selectors import feed_slots_left
+
+    task, url = lily_link
+    assert feed_slots_left(associate_id=task.associate_id) == 3
     PublishTask.objects.filter(pk=task.pk).update(state=PublishTask.State.PUBLISH_REQUESTED,
                                                   publish_requested_at=timezone.now())  # fmt: skip
-    assert dispatch.feed_slots_left(task.associate_id) == 2
+    assert feed_slots_left(associate_id=task.associate_id) == 2
+    mine = reverse("campaigns:my-tasks", args=[dispatch.my_tasks_token(task.associate)])
+    assert "2 feed slots left today" in Client(HTTP_ACCEPT_LANGUAGE="en").get(mine).content.decode()  # the same
 
 
 def test_the_moment_page_shows_the_funnel_and_the_task_list(scheduled, wecom):
