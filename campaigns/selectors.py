@@ -93,6 +93,29 @@ def content_preview(content: versions.Frozen, *, tracked: links.PostedLinks | No
     )
 
 
+# --- versions ---------------------------------------------------------------------------------------
+@dataclass
+class VersionRow:
+    name: str
+    approved: object  # VariantVersion | None
+    review: object  # the newest version, VariantVersion | None
+    changes: list  # versions.Change, newest against approved
+
+
+def moment_versions(moment: Moment) -> list[VersionRow]:
+    """Each variant's approved version and newest version, with what changed between them (two queries)."""
+    variants = list(moment.variants.select_related("approved_version__approved_by").order_by("position", "id"))
+    newest = versions.versions_in_review(moment)
+    rows = []
+    for variant in variants:
+        approved, review = variant.approved_version, newest.get(variant.pk)
+        changes = []
+        if review is not None and review != approved:
+            changes = versions.version_diff(approved.content if approved else None, review.content)
+        rows.append(VersionRow(name=variant.name, approved=approved, review=review, changes=changes))
+    return rows
+
+
 # --- the calendar ---------------------------------------------------------------------------------
 @dataclass
 class CalendarDay:

@@ -232,9 +232,9 @@ class MomentAdmin(ModelAdmin):
     date_hierarchy = "publish_at"
     inlines = [VariantInline]
     autocomplete_fields = ["campaign"]
-    fields = ["campaign", "title", "publish_at", "expires_at", "mode", "state", "edited_by", "warnings", "funnel",
-              "previews", "trail"]  # fmt: skip
-    readonly_fields = ["state", "edited_by", "warnings", "funnel", "previews", "trail"]
+    fields = ["campaign", "title", "publish_at", "expires_at", "mode", "state", "edited_by", "approved_versions",
+              "warnings", "funnel", "previews", "trail"]  # fmt: skip
+    readonly_fields = ["state", "edited_by", "approved_versions", "warnings", "funnel", "previews", "trail"]
     actions_detail = ["submit", "approve", "reject", "schedule", "cancel", "clone"]
     actions_list = ["calendar"]
     change_form_outer_after_template = "admin/campaigns/forecast_panel.html"
@@ -277,6 +277,14 @@ class MomentAdmin(ModelAdmin):
     @admin.display(description=_("warnings"))
     def warnings(self, obj):
         return drafting_warnings.moment_html(obj) if obj.pk else "—"
+
+    @admin.display(description=_("approved versions"))
+    def approved_versions(self, obj):
+        """Per variant: which version is approved, by whom and when; the version awaiting review and what it
+        changes against the approved one (the approver's difference)."""
+        if not obj.pk:
+            return "—"
+        return render_to_string("admin/campaigns/versions.html", {"rows": selectors.moment_versions(obj)})
 
     @admin.display(description=_("preview"))
     def previews(self, obj):

@@ -309,3 +309,23 @@ def test_four_eyes_a_re_save_by_another_writer_does_not_let_the_author_approve(d
         services.moment_decide(moment=moment, by=author, approve=True)
     approval = services.moment_decide(moment=moment, by=factories.user("checker", role=APPROVER), approve=True)
     assert list(approval.versions.values_list("variant_id", flat=True)) == [variant.pk]
+
+
+def test_the_moment_page_says_which_version_is_approved_and_shows_the_approver_the_difference(
+    client, marketing_admin, approver
+):
+    from django.urls import reverse
+
+    store = factories.department("上海店")
+    moment = cf.moment(cf.campaign(marketing_admin))
+    variant = cf.variant(moment, departments=[store], name="全部客户")
+    services.moment_submit(moment=moment, by=marketing_admin)
+    services.moment_decide(moment=moment, by=approver, approve=True)
+    variant.copy = "第二版文案"
+    variant.save(update_fields=["copy"])
+    services.moment_edited(moment=moment, by=marketing_admin)
+    services.moment_submit(moment=moment, by=marketing_admin)
+    client.force_login(approver)
+    html = client.get(reverse("admin:campaigns_moment_change", args=[moment.pk])).content.decode()
+    assert "version 1 approved by" in html and "version 2 awaits review" in html
+    assert "-玫瑰系列上新，限时九折" in html and "+第二版文案" in html
