@@ -27,7 +27,7 @@ from functools import reduce
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -219,11 +219,17 @@ class NotifyRetry(Exception):
         self.countdown = countdown
 
 
-def _card(task: PublishTask, *, reminder: int = 0) -> dict:
+def task_variant_name(task: PublishTask) -> str:
+    """The name of the variant as its approved version has it."""
+    return task.version.content["name"] if task.version_id else task.variant.name
+
+
+def _card(task: PublishTask, *, reminder: int = 0, names: list[str] | None = None) -> dict:
     """The textcard. A reminder's title differs (so WeCom's duplicate check lets it through),
-    and each numbered reminder is identical if re-sent (so a retry is suppressed)."""
+    and each numbered reminder is identical if re-sent (so a retry is suppressed). ``names``: the variants
+    of the moment that concern the associate, when the card stands for several."""
     moment = task.moment
-    name = task.version.content["name"] if task.version_id else task.variant.name
+    name = "、".join(names or [task_variant_name(task)])
     when = timezone.localtime(moment.expires_at).strftime("%m-%d %H:%M")
     prefix = f"提醒 {reminder}：" if reminder else ""
     # WeCom reads the description as HTML (``<div class="gray">``, ``<br>``): names written by people are
@@ -250,6 +256,41 @@ def in_quiet_hours(now: dt.datetime) -> bool:
     return start <= hour or hour < end if start > end else start <= hour < end
 
 
+# One notification per associate per moment: the associate's tasks of one moment (one per variant that concerns
+# them) share one card, sent for the group's lead — its task of lowest id — and listing every variant; the lead's
+# outcome is the group's. Whichever task's job runs first, nobody gets two cards and nobody none.
+NOTIFIED_LIKE = (PublishTask.State.NOTIFIED, PublishTask.State.OPENED, PublishTask.State.PUBLISH_REQUESTED,
+                 PublishTask.State.PUBLISHED)  # fmt: skip
+
+
+def _group(task: PublishTask):
+    """The associate's tasks of the same moment, the task itself included."""
+    return PublishTask.objects.filter(moment_id=task.moment_id, associate_id=task.associate_id)
+
+
+def sibling_tasks(task: PublishTask) -> list[PublishTask]:
+    """The associate's other tasks of the same moment, not cancelled, in order (their page links them)."""
+    return list(_group(task).exclude(pk=task.pk).exclude(state=PublishTask.State.CANCELLED)
+                .select_related("version", "variant").order_by("pk"))  # fmt: skip
+
+
+def _follow_lead(task: PublishTask, lead: PublishTask) -> str:
+    """``task`` (claimed) is not its group's lead: take the lead's outcome once it has one, else wait for it
+    (back to pending: the lead's notification marks the group)."""
+    if lead.state in NOTIFIED_LIKE:
+        PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFYING).update(
+            state=PublishTask.State.NOTIFIED, msgid=lead.msgid, notified_at=lead.notified_at, claimed_at=None,
+            errcode=None, error="",
+        )  # fmt: skip
+        return PublishTask.State.NOTIFIED
+    if lead.state in (PublishTask.State.FAILED, PublishTask.State.EXPIRED, PublishTask.State.CANCELLED):
+        return _finish(task, lead.state, errcode=lead.errcode, reason=lead.error)
+    PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFYING).update(
+        state=PublishTask.State.PENDING, claimed_at=None
+    )
+    return PublishTask.State.PENDING
+
+
 def publish_task_notify(*, task_id: int, client, limiter, now: dt.datetime | None = None) -> str:
     """Notify one associate of one task; returns the task's state afterwards.
     Raises NotifyRetry when a transient error should be retried later. At night the
@@ -268,11 +309,16 @@ def publish_task_notify(*, task_id: int, client, limiter, now: dt.datetime | Non
         return _finish(task, PublishTask.State.CANCELLED)
     if moment.expires_at <= now:
         return _finish(task, PublishTask.State.EXPIRED, reason="the moment expired before the notification")
+    group = list(_group(task).select_related("version").order_by("pk"))
+    if group[0].pk != task.pk:
+        return _follow_lead(task, group[0])
+    names = list(dict.fromkeys(task_variant_name(t) for t in group if t.state != PublishTask.State.CANCELLED))
     userid = task.associate.userid
     try:
         limiter.acquire(f"wecom:member-minute:{userid}", MEMBER_MINUTE, max_wait=10)
         limiter.acquire(f"wecom:member-hour:{userid}", MEMBER_HOUR, max_wait=10)
-        result = client.send_textcard(touser=[userid], duplicate_check_interval=DUPLICATE_CHECK_SECONDS, **_card(task))
+        result = client.send_textcard(touser=[userid], duplicate_check_interval=DUPLICATE_CHECK_SECONDS,
+                                      **_card(task, names=names))  # fmt: skip
     except TransientError as error:
         if task.attempts >= MAX_ATTEMPTS:
             return _finish(task, PublishTask.State.FAILED, errcode=error.errcode, reason=error.reason)
@@ -290,16 +336,29 @@ def publish_task_notify(*, task_id: int, client, limiter, now: dt.datetime | Non
         return _finish(task, PublishTask.State.FAILED, errcode=40003, reason="WeCom does not know this member")
     if userid in {u.lower() for u in result.unlicensed_users}:
         return _finish(task, PublishTask.State.FAILED, errcode=None, reason="the member has no WeCom license")
+    marked = {"msgid": result.msgid, "notified_at": now, "claimed_at": None, "errcode": None, "error": ""}
     PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFYING).update(
-        state=PublishTask.State.NOTIFIED, msgid=result.msgid, notified_at=now, claimed_at=None, errcode=None, error=""
+        state=PublishTask.State.NOTIFIED, **marked
+    )
+    # The card stands for the group: its waiting tasks are notified with it (the others, claimed by a worker
+    # right now, follow the lead when they see it notified).
+    _group(task).exclude(pk=task.pk).filter(state=PublishTask.State.PENDING).update(
+        state=PublishTask.State.NOTIFIED, **marked
     )
     return PublishTask.State.NOTIFIED
 
 
 def _finish(task: PublishTask, state: str, *, errcode: int | None = None, reason: str = "") -> str:
+    """A terminal outcome for ``task``, and for its group's waiting tasks when it is the lead (same reason)."""
     PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFYING).update(
         state=state, claimed_at=None, errcode=errcode, error=reason[:255]
     )
+    if state in (PublishTask.State.FAILED, PublishTask.State.EXPIRED) and not _group(task).filter(
+        pk__lt=task.pk
+    ).exists():  # fmt: skip
+        _group(task).filter(pk__gt=task.pk, state=PublishTask.State.PENDING).update(
+            state=state, errcode=errcode, error=reason[:255]
+        )
     return state
 
 
@@ -363,6 +422,11 @@ def reminders_send(*, client, limiter, now: dt.datetime | None = None) -> int:
     if in_quiet_hours(now) or not settings.MOMENTS_REMINDER_MAX:
         return 0
     since = now - dt.timedelta(hours=settings.MOMENTS_REMINDER_AFTER_HOURS)
+    # One reminder per associate and moment: for their open task of lowest id (the others wait their turn).
+    earlier_open = PublishTask.objects.filter(
+        moment_id=OuterRef("moment_id"), associate_id=OuterRef("associate_id"), pk__lt=OuterRef("pk"),
+        state__in=[PublishTask.State.NOTIFIED, PublishTask.State.OPENED],
+    )  # fmt: skip
     due = list(
         PublishTask.objects.filter(
             state__in=[PublishTask.State.NOTIFIED, PublishTask.State.OPENED],
@@ -372,6 +436,7 @@ def reminders_send(*, client, limiter, now: dt.datetime | None = None) -> int:
             notified_at__lte=since,
         )
         .filter(Q(reminded_at__isnull=True) | Q(reminded_at__lte=since))
+        .exclude(Exists(earlier_open))
         .select_related("moment__campaign", "variant", "associate", "version")
         .order_by("notified_at", "id")[:REMIND_BATCH]
     )

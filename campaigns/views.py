@@ -83,6 +83,11 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
     shown = rules.personal_text(content.copy, task.edited_copy, touch) if done else None  # as posted, once posted
     preview = selectors.content_preview(content, tracked=tracked, author=task.associate,
                                         publish_at=task.moment.publish_at, copy=shown)  # fmt: skip
+    # The same moment's other variants for this associate (one notification stands for them all).
+    siblings = [
+        (dispatch.task_variant_name(other), reverse("campaigns:publish", args=[dispatch.publish_link_token(other)]))
+        for other in dispatch.sibling_tasks(task)
+    ]
     context = {
         "task": task,
         "token": token,
@@ -97,6 +102,7 @@ def publish(request: HttpRequest, token: str) -> HttpResponse:
         "content": content,
         "touch": touch,
         "slots_left": feed_slots_left(associate_id=task.associate_id),
+        "siblings": siblings,
         "copy": written or (content.copy if touch.policy == "edit" else ""),
         "my_tasks_url": reverse("campaigns:my-tasks", args=[dispatch.my_tasks_token(task.associate)]),
     }

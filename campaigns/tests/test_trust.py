@@ -329,3 +329,47 @@ def test_the_moment_page_says_which_version_is_approved_and_shows_the_approver_t
     html = client.get(reverse("admin:campaigns_moment_change", args=[moment.pk])).content.decode()
     assert "version 1 approved by" in html and "version 2 awaits review" in html
     assert "-玫瑰系列上新，限时九折" in html and "+第二版文案" in html
+
+
+# --- one notification per associate per moment --------------------------------------------------------------
+@pytest.fixture
+def two_variants(scheduled):
+    """The scheduled moment with a second variant for the same store: each associate has two tasks."""
+    store = scheduled.variants.get().target_departments.get()
+    cf.variant(scheduled, departments=[store], name="金卡会员", copy="金卡专享")
+    cf.approved_again(scheduled)
+    return scheduled
+
+
+@pytest.mark.parametrize("lead_first", [True, False])
+def test_each_associate_gets_one_card_for_a_moments_variants(two_variants, wecom, lead_first):
+    dispatch.dispatch_due(enqueue=False)
+    lily = list(PublishTask.objects.filter(associate__userid="lily").order_by("pk"))
+    assert len(lily) == 2
+    order = lily if lead_first else lily[::-1]
+    for task in order:
+        dispatch.publish_task_notify(task_id=task.pk, client=wecom, limiter=LocalTokenBucket())
+    for task in order:  # the follower that waited is taken again (the reconciler re-queues pending tasks)
+        dispatch.publish_task_notify(task_id=task.pk, client=wecom, limiter=LocalTokenBucket())
+    (message,) = sm.Message.objects.filter(userid="lily")
+    description = message.content["textcard"]["description"]
+    assert "全部客户" in description and "金卡会员" in description
+    states = set(PublishTask.objects.filter(associate__userid="lily").values_list("state", "msgid"))
+    assert states == {(PublishTask.State.NOTIFIED, message.msgid)}
+
+
+def test_the_leads_page_links_the_moments_other_variants(two_variants, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    _notify_all(wecom)
+    lead, other = PublishTask.objects.filter(associate__userid="lily").order_by("pk")
+    html = Client(HTTP_ACCEPT_LANGUAGE="en").get(_link(lead)).content.decode()
+    assert "data-siblings" in html and _link(other) in html and "金卡会员" in html
+
+
+def test_a_failed_lead_fails_its_group_with_the_same_reason(two_variants, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    _notify_all(wecom)  # Mia has no WeCom license in the sandbox corp
+    assert set(PublishTask.objects.filter(associate__userid="mia").values_list("state", flat=True)) == {
+        PublishTask.State.FAILED
+    }
+    assert not sm.Message.objects.filter(userid="mia", outcome="delivered").exists()
