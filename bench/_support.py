@@ -240,6 +240,7 @@ def campaign_build(*, personal_posters_every: int = 0) -> dict:
     from django.utils import timezone
 
     from analytics.models import Delivery, Post
+    from campaigns import versions
     from campaigns.models import Campaign, Moment, State, Tone, Variant
     from common.bulk import analyze
     from staff.models import Associate, Contact, CustomerTag, Department, User
@@ -261,6 +262,10 @@ def campaign_build(*, personal_posters_every: int = 0) -> dict:
                                              position=position, audience_all=not tags)  # fmt: skip
             variant.audience_tags.set(tags)
             variant.target_departments.set(departments)
+        # Approved as built: its variants' versions are the approved ones (campaigns.versions), as the workflow
+        # would leave them, so dispatch can make its tasks.
+        for version in versions.moment_versions_make(moment, by=None):
+            Variant.objects.filter(pk=version.variant_id).update(approved_version=version)
         return moment
 
     campaign = Campaign.objects.create(name="情人节 bench", starts_on=days[0], ends_on=days[-1], owner=owner,

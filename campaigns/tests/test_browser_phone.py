@@ -130,3 +130,93 @@ def test_inside_wecom_a_link_sent_to_someone_else_is_refused(browser, in_wecom, 
     context.close()
     ken.refresh_from_db()
     assert ken.state == PublishTask.State.PENDING and not sm.MomentJob.objects.exists()
+
+
+def test_a_refused_personal_touch_is_explained_on_the_phone_and_nothing_is_sent(
+    page, live_server, scheduled, wecom, settings, wecom_base_url
+):
+    from campaigns.models import ForbiddenWord
+
+    ForbiddenWord.objects.create(word="最低价")
+    task, link = _lily_notified(live_server, scheduled, wecom, settings, wecom_base_url)
+    page.goto(link)
+    page.fill("#id_copy", "全网最低价！快来抢 http://evil.example/x")
+    page.click("#publish")
+    refusal = page.wait_for_selector("[data-refused=touch]:not([hidden])")
+    text = refusal.inner_text()
+    assert "最低价" in text and "http://evil.example/x" in text
+    page.screenshot(path=str(ARTIFACTS / "phone-touch-refused.png"), full_page=True)
+    assert not sm.MomentJob.objects.exists()
+    task.refresh_from_db()
+    assert task.state == PublishTask.State.OPENED
+
+
+def test_inside_wecom_a_refused_touch_is_explained_without_opening_the_composer(
+    browser, in_wecom, live_server, scheduled, wecom, settings, wecom_base_url
+):
+    from campaigns.models import ForbiddenWord
+
+    ForbiddenWord.objects.create(word="最低价")
+    task, link = _lily_notified(live_server, scheduled, wecom, settings, wecom_base_url)
+    context = browser.new_context(**in_wecom)
+    page = context.new_page()
+    page.goto(link)
+    page.wait_for_selector("form[data-wecom=ready]")
+    page.fill("#id_copy", "全网最低价")
+    page.click("#publish")
+    refusal = page.wait_for_selector("#touch-error:not([hidden])")
+    assert "最低价" in refusal.inner_text()
+    context.close()
+    assert not sm.Moment.objects.filter(creator__userid="lily").exists()  # WeCom's composer never opened
+
+
+def test_inside_wecom_a_tagged_variant_is_published_as_a_task_with_its_tags(
+    browser, in_wecom, live_server, team, wecom, settings, wecom_base_url
+):
+    """No JS-SDK for a tagged variant: shareToExternalMoments would show it to whoever WeCom's composer has."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from campaigns import services
+    from campaigns.models import Moment
+    from staff.roles import APPROVER, MARKETING_ADMIN
+    from staff.tests import factories
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    settings.WECOM_BASE_URL = wecom_base_url
+    settings.MOMENTS_PUBLIC_URL = live_server.url
+    store, _people = team
+    gold = factories.tag("金卡")
+    group, _created = sm.TagGroup.objects.get_or_create(group_id="g-tier", defaults={"name": "Tier"})
+    sm.Tag.objects.get_or_create(tag_id=gold.tag_id, defaults={"name": "金卡", "group": group})
+    writer, approver = factories.user("writer", role=MARKETING_ADMIN), factories.user("checker", role=APPROVER)
+    now = timezone.now()
+    moment = Moment.objects.create(
+        campaign=cf.campaign(writer, days_ahead=0, length=2),
+        title="金卡专享",
+        publish_at=now + dt.timedelta(minutes=5),
+        expires_at=now + dt.timedelta(hours=9),
+    )
+    cf.variant(moment, departments=[store], tags=[gold], name="金卡会员")
+    services.moment_submit(moment=moment, by=writer)
+    services.moment_decide(moment=moment, by=approver, approve=True)
+    services.moment_schedule(moment=moment, by=writer)
+    Moment.objects.filter(pk=moment.pk).update(publish_at=now - dt.timedelta(seconds=1))
+    dispatch.dispatch_due(enqueue=False)
+    task = PublishTask.objects.get(associate__userid="lily")
+    dispatch.publish_task_notify(task_id=task.pk, client=wecom, limiter=LocalTokenBucket())
+    link = sm.Message.objects.get(userid="lily").content["textcard"]["url"]
+
+    context = browser.new_context(**in_wecom)
+    page = context.new_page()
+    page.goto(link)
+    assert page.locator("[data-audience=tagged]").is_visible()
+    assert page.locator("form[data-share-url]").count() == 0  # no JS-SDK path offered
+    page.screenshot(path=str(ARTIFACTS / "phone-wecom-tagged.png"), full_page=True)
+    page.click("#publish")
+    page.wait_for_selector("[data-state=publish_requested]")
+    context.close()
+    job = sm.MomentJob.objects.get()
+    assert job.request["visible_range"]["external_contact_list"] == {"tag_list": [gold.tag_id]}
+    assert not sm.Moment.objects.filter(creator__userid="lily").exists()

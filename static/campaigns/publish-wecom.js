@@ -23,6 +23,19 @@
     var button = form.querySelector("button[type=submit]");
     button.disabled = true;
     post({}).then(function (answer) {
+      if (answer.data.error === "touch") { // what the associate wrote breaks the brand's rules: say why, here
+        var box = document.getElementById("touch-error");
+        var list = box.querySelector("ul");
+        list.textContent = "";
+        answer.data.problems.forEach(function (text) {
+          var item = document.createElement("li");
+          item.textContent = text;
+          list.appendChild(item);
+        });
+        box.hidden = false;
+        button.disabled = false;
+        return;
+      }
       if (answer.status !== 200) { location.reload(); return; } // already requested, expired…: the page says
       window.wx.invoke("shareToExternalMoments", answer.data.share, function (result) {
         if (result.err_msg === "shareToExternalMoments:ok") { location.reload(); return; }
