@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("campaigns/<uuid:public_id>/", views.campaign, name="campaign"),
     path("campaigns/<uuid:public_id>/leaderboard/", views.leaderboard, name="leaderboard"),
+    path("campaigns/<uuid:public_id>/edited/", views.edited, name="edited"),
     path("campaigns/<uuid:public_id>/forecast/", views.forecast, name="forecast"),
     path("campaigns/<uuid:public_id>/forecast/refresh/", views.forecast_refresh, name="forecast-refresh"),
     path("readiness/", views.readiness, name="readiness"),

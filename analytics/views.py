@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics import dashboards, exports
+from analytics import dashboards, edited_posts, exports
 from analytics.models import AssociateDay, Delivery
 from analytics.selectors import RulesBook, customer_timeline, deliveries_for_user, timeline_caps
 from campaigns.models import PublishTask
@@ -160,6 +160,20 @@ def leaderboard(request: HttpRequest, public_id) -> HttpResponse:
             row["url"] = reverse("dashboards:associate", args=[row["key"]]) + f"?campaign={campaign.public_id}"
     context = _context(request, filters, campaign=campaign, table=table, by=by, section=f"leaderboard-{by}")
     return render(request, "dashboards/leaderboard.html", context)
+
+
+@dashboard
+def edited(request: HttpRequest, public_id) -> HttpResponse:
+    """The campaign's posts with a personal touch: what each associate wrote and what WeCom received."""
+    campaign, filters = _campaign(request, public_id)
+    if _wants_csv(request):
+        rows = edited_posts.edited_posts_rows(user=request.user, campaign=campaign, filters=filters, query=request.GET)
+        return _table_csv(f"{campaign.name}-edited-posts", edited_posts.edited_posts_columns(), rows)
+    table = edited_posts.edited_posts(user=request.user, campaign=campaign, filters=filters, query=request.GET)
+    for row in table.rows:
+        row["url"] = reverse("dashboards:associate", args=[row["key"]]) + f"?campaign={campaign.public_id}"
+    context = _context(request, filters, campaign=campaign, table=table, section="edited")
+    return render(request, "dashboards/edited.html", context)
 
 
 @dashboard

@@ -290,6 +290,10 @@ ROWS: list[Row] = [
     Row("dashboards:leaderboard", "GET", rev("dashboards:leaderboard", CAMPAIGN_SHARED), DASHBOARD, case="shared",
         **regions(ASSOCIATE_A_NAME, ASSOCIATE_B_NAME)),
     Row("dashboards:forecast", "GET", rev("dashboards:forecast", CAMPAIGN_A), DASHBOARD_A),
+    Row("dashboards:edited", "GET", rev("dashboards:edited", CAMPAIGN_A), DASHBOARD_A),
+    Row("dashboards:edited", "GET", rev("dashboards:edited", CAMPAIGN_A, query="format=csv"), DASHBOARD_A,
+        case="csv"),
+    Row("dashboards:edited", "GET", rev("dashboards:edited", CAMPAIGN_SHARED), DASHBOARD, case="shared"),
     # Planners only (the forecast reads the plan); the view refuses before it looks at the campaign.
     Row("dashboards:forecast-refresh", "POST", rev("dashboards:forecast-refresh", CAMPAIGN_A),
         E(403, 403, 403, 403, 302, 302), data={}, json=False),
