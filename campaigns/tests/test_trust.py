@@ -373,3 +373,19 @@ def test_a_failed_lead_fails_its_group_with_the_same_reason(two_variants, wecom)
         PublishTask.State.FAILED
     }
     assert not sm.Message.objects.filter(userid="mia", outcome="delivered").exists()
+
+
+def test_the_forecast_panel_counts_overlapping_variants(client, marketing_admin):
+    from django.urls import reverse
+
+    store = factories.department("上海店")
+    lily = factories.associate("lily", departments=[store])
+    gold = factories.tag("金卡")
+    factories.contact(lily, factories.customer("anna"), tags=[gold])
+    factories.contact(lily, factories.customer("bo"))
+    moment = cf.moment(cf.campaign(marketing_admin))
+    cf.variant(moment, departments=[store], name="全部客户")
+    cf.variant(moment, departments=[store], tags=[gold], name="金卡会员")
+    client.force_login(marketing_admin)
+    html = client.get(reverse("admin:campaigns_moment_change", args=[moment.pk])).content.decode()
+    assert 'data-forecast="variant-overlap">1<' in html  # anna is in both: two slots
