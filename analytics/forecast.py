@@ -9,7 +9,7 @@ members publish:
 - the variant's audience among the associate's active contacts: all, or those carrying
   one of its customer tags;
 - reachable: all contacts of a verified associate, else the ``unverified reach limit``
-  earliest-added (by added time, then id);
+  earliest-added (by added time, then the customer's external_userid: ``rules.boundary_order_sql``);
 - the feed cap: per (associate, customer, local day) at most ``feed cap`` moments, the
   first published win; deliveries already in the feed that day (results sync's, our own
   moments' and associates' personal posts alike) were first;

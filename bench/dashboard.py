@@ -149,8 +149,8 @@ def results_build(moment_ids: list[int], deliveries: int, day) -> dict:
         with step("results: publish tasks"):
             cursor.execute(f"""
                 INSERT INTO {t["task"]} (public_id, moment_id, variant_id, associate_id, state, attempts, msgid,
-                    notified_at, opened_at, publish_requested_at, published_at, edited_copy, via, wecom_jobid,
-                    wecom_moment_id, errcode, error, reminders_sent, created_at)
+                    notified_at, opened_at, publish_requested_at, published_at, edited_copy, posted_text, via,
+                    wecom_jobid, wecom_moment_id, errcode, error, reminders_sent, created_at)
                 SELECT gen_random_uuid(), x.moment_id, x.variant_id, x.associate_id, x.state, 1,
                     CASE WHEN x.state <> 'failed' THEN 'msg-' || x.variant_id || '-' || x.associate_id ELSE '' END,
                     CASE WHEN x.state <> 'failed' THEN x.at + make_interval(mins => 1 + x.h % 5) END,
@@ -159,7 +159,7 @@ def results_build(moment_ids: list[int], deliveries: int, day) -> dict:
                     CASE WHEN x.state IN ('publish_requested', 'published')
                          THEN x.at + make_interval(mins => 15 + x.h % 50) END,
                     CASE WHEN x.state = 'published' THEN x.at + make_interval(mins => 16 + x.h % 50) END,
-                    '', CASE WHEN x.state = 'published' THEN 'jssdk' ELSE '' END, '',
+                    '', '', CASE WHEN x.state = 'published' THEN 'jssdk' ELSE '' END, '',
                     CASE WHEN x.state = 'published' THEN 'bench-' || x.variant_id || '-' || x.associate_id ELSE '' END,
                     CASE WHEN x.state = 'failed' THEN 40003 END, CASE WHEN x.state = 'failed' THEN 'bench' ELSE '' END,
                     CASE WHEN x.state IN ('notified', 'expired') THEN 1 ELSE 0 END, x.at

@@ -63,7 +63,7 @@ def main() -> None:
     from django.utils import timezone
 
     from analytics.models import Delivery, Post
-    from analytics.rules import rules_for
+    from analytics.rules import boundary_order_sql, rules_for
     from analytics.sync import deliveries_store
     from campaigns.models import Variant
     from staff.models import Associate, Contact, ContactTag, Customer, CustomerTag
@@ -95,7 +95,8 @@ def main() -> None:
                 f"{CustomerTag._meta.db_table} WHERE tag_id = 'et-gold')) FROM {Contact._meta.db_table} c "
                 f"JOIN {Associate._meta.db_table} a ON a.id = c.associate_id AND a.is_active "
                 f"JOIN {Customer._meta.db_table} cu ON cu.id = c.customer_id "
-                f"WHERE c.is_active ORDER BY c.associate_id, c.added_at, c.id"
+                f"WHERE c.is_active ORDER BY c.associate_id, "
+                f"{boundary_order_sql(added='c.added_at', external_userid='cu.external_userid')}"
             )
             while chunk := cursor.fetchmany(100_000):
                 for associate_id, verified, external_userid, gold in chunk:
