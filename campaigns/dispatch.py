@@ -110,7 +110,7 @@ def my_open_tasks(associate, *, now: dt.datetime | None = None) -> list[PublishT
         PublishTask.objects.filter(
             associate=associate, state__in=OPEN_TASK_STATES, moment__state__in=[State.DISPATCHING, State.LIVE],
             moment__expires_at__gt=now,
-        ).select_related("moment__campaign", "variant").order_by("moment__expires_at", "id")
+        ).select_related("moment__campaign", "variant", "version").order_by("moment__expires_at", "id")
     )  # fmt: skip
 
 
@@ -257,12 +257,10 @@ def in_quiet_hours(now: dt.datetime) -> bool:
 
 
 # One notification per associate per moment: the associate's tasks of one moment (one per variant that concerns
-# them) share one card, sent for the group's lead — its task of lowest id — and listing every variant; the lead's
-# outcome is the group's. Whichever task's job runs first, nobody gets two cards and nobody none.
-NOTIFIED_LIKE = (PublishTask.State.NOTIFIED, PublishTask.State.OPENED, PublishTask.State.PUBLISH_REQUESTED,
-                 PublishTask.State.PUBLISHED)  # fmt: skip
-
-
+# them) share one card, listing every variant. Once a task of the group has its card (notified_at set), the others
+# are notified with it; until then the card is sent for the lead, the group's task of lowest id still waiting for
+# one (pending or being notified). A task published or failed before any card (WeCom's own push, an enterprise
+# task WeCom refused) is no lead. Whichever task's job runs first, nobody gets two cards and nobody none.
 def _group(task: PublishTask):
     """The associate's tasks of the same moment, the task itself included."""
     return PublishTask.objects.filter(moment_id=task.moment_id, associate_id=task.associate_id)
@@ -274,17 +272,26 @@ def sibling_tasks(task: PublishTask) -> list[PublishTask]:
                 .select_related("version", "variant").order_by("pk"))  # fmt: skip
 
 
-def _follow_lead(task: PublishTask, lead: PublishTask) -> str:
-    """``task`` (claimed) is not its group's lead: take the lead's outcome once it has one, else wait for it
-    (back to pending: the lead's notification marks the group)."""
-    if lead.state in NOTIFIED_LIKE:
+WAITING_FOR_CARD = (PublishTask.State.PENDING, PublishTask.State.NOTIFYING)
+
+
+def _card_sent(group: list[PublishTask]) -> PublishTask | None:
+    return next((t for t in group if t.notified_at is not None), None)
+
+
+def _lead(group: list[PublishTask]) -> PublishTask | None:
+    return next((t for t in group if t.state in WAITING_FOR_CARD), None)
+
+
+def _follow(task: PublishTask, sent: PublishTask | None) -> str:
+    """``task`` (claimed) is not the one to send the card: notified with the card already sent, else back to
+    pending until the lead's card marks it (or the reconciler queues it again)."""
+    if sent is not None:
         PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFYING).update(
-            state=PublishTask.State.NOTIFIED, msgid=lead.msgid, notified_at=lead.notified_at, claimed_at=None,
+            state=PublishTask.State.NOTIFIED, msgid=sent.msgid, notified_at=sent.notified_at, claimed_at=None,
             errcode=None, error="",
         )  # fmt: skip
         return PublishTask.State.NOTIFIED
-    if lead.state in (PublishTask.State.FAILED, PublishTask.State.EXPIRED, PublishTask.State.CANCELLED):
-        return _finish(task, lead.state, errcode=lead.errcode, reason=lead.error)
     PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFYING).update(
         state=PublishTask.State.PENDING, claimed_at=None
     )
@@ -310,8 +317,9 @@ def publish_task_notify(*, task_id: int, client, limiter, now: dt.datetime | Non
     if moment.expires_at <= now:
         return _finish(task, PublishTask.State.EXPIRED, reason="the moment expired before the notification")
     group = list(_group(task).select_related("version").order_by("pk"))
-    if group[0].pk != task.pk:
-        return _follow_lead(task, group[0])
+    sent, lead = _card_sent(group), _lead(group)
+    if sent is not None or lead is None or lead.pk != task.pk:
+        return _follow(task, sent)
     names = list(dict.fromkeys(task_variant_name(t) for t in group if t.state != PublishTask.State.CANCELLED))
     userid = task.associate.userid
     try:
@@ -349,14 +357,13 @@ def publish_task_notify(*, task_id: int, client, limiter, now: dt.datetime | Non
 
 
 def _finish(task: PublishTask, state: str, *, errcode: int | None = None, reason: str = "") -> str:
-    """A terminal outcome for ``task``, and for its group's waiting tasks when it is the lead (same reason)."""
+    """A terminal outcome of notifying ``task``. A failure is the member's (WeCom refused to notify them: unknown,
+    unlicensed, or past the retries), so the group's tasks still waiting for a card fail with the same reason."""
     PublishTask.objects.filter(pk=task.pk, state=PublishTask.State.NOTIFYING).update(
         state=state, claimed_at=None, errcode=errcode, error=reason[:255]
     )
-    if state in (PublishTask.State.FAILED, PublishTask.State.EXPIRED) and not _group(task).filter(
-        pk__lt=task.pk
-    ).exists():  # fmt: skip
-        _group(task).filter(pk__gt=task.pk, state=PublishTask.State.PENDING).update(
+    if state == PublishTask.State.FAILED:
+        _group(task).exclude(pk=task.pk).filter(state=PublishTask.State.PENDING).update(
             state=state, errcode=errcode, error=reason[:255]
         )
     return state
@@ -593,6 +600,8 @@ def publish_task_share(*, task: PublishTask, copy: str | None, public_url: str,
     URL). None when it was already requested. Confirmed like any post: by WeCom."""
     now = now or timezone.now()
     content = task_content(task)
+    if content.video is not None:
+        raise PublishRefused("video")  # shareToExternalMoments takes photos or a link: the server posts a video
     if content.tag_ids:
         # shareToExternalMoments carries no visible range: a tagged variant would reach whoever the associate
         # leaves selected in WeCom's composer. Only a server-created task with its tag_list enforces the audience.

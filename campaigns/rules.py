@@ -50,6 +50,7 @@ def posted_text(copy: str, hashtags: Iterable[str], cta_line: str = "") -> str:
 def forbidden_found(texts: Iterable[str], words: Iterable[str]) -> list[str]:
     """The forbidden words that occur in any of ``texts`` (case-insensitive, NFKC), in list order."""
     haystack = unicodedata.normalize("NFKC", "\n".join(t or "" for t in texts)).casefold()
+    haystack = "".join(c for c in haystack if unicodedata.category(c) != "Cf")  # "最\u200b低价" is still 最低价
     return [w for w in words if w and unicodedata.normalize("NFKC", w).casefold() in haystack]
 
 
@@ -174,6 +175,8 @@ def variant_errors(content: VariantContent, window: Window, *, forbidden: Iterab
                          "shorten the offer or extend the moment.")
                 % {"cta": _local(cta.expires_at), "moment": _local(window.expires_at)})  # fmt: skip
 
+    if invisible_found(content.copy):
+        add("copy", _("Remove the invisible control characters from your text."))
     if found := links_found(content.copy):
         add("copy", _("Links in the copy would not be tracked: remove %(links)s and use the link attachment or a "
                       "call to action instead.") % {"links": "、".join(found)})  # fmt: skip
@@ -185,18 +188,41 @@ def variant_errors(content: VariantContent, window: Window, *, forbidden: Iterab
 
 
 # A web address in text: a scheme, "www.", or a host ending in a common top-level domain (as phones linkify).
+# A web address in text, as phones linkify it: a scheme or "www.", a host of ASCII labels ending in a top-level
+# domain of letters (bounded by ASCII lookarounds, not \b: Chinese characters are word characters too, so
+# "访问evil.com领券" must match), or an IP address.
+_TAIL = r"(?:[/:?#][^\s，。！？、）)]*)?"
 _URL = re.compile(
-    r"(?i)(?:https?://|www\.)[^\s，。！？、]+"
-    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|io|co|me|cc|top|xyz|info|biz|app|shop|vip|site|link|ly"
-    r"|tv|club|online|store|wang|ink|pro)\b(?:/[^\s，。！？、]*)?"
+    r"(?i)(?:https?://|www\.)[^\s，。！？、）)]+"
+    r"|(?<![a-z0-9.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(?![a-z0-9-])"
+    + _TAIL
+    + r"|(?<![0-9.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9.])"
+    + _TAIL
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_DOTS = str.maketrans({"。": ".", "｡": ".", "︒": "."})  # ideographic full stops written in place of a dot
+_ALLOWED_FORMAT = {"\u200d"}  # the zero-width joiner inside emoji sequences (👨‍👩‍👧)
 
 
 def links_found(text: str) -> list[str]:
     """The web addresses written in ``text`` (posted links must be tracked: the link attachment or the call to
     action, which go out as short links)."""
-    return [m.group(0) for m in _URL.finditer(unicodedata.normalize("NFKC", text or ""))]
+    plain = unicodedata.normalize("NFKC", text or "").translate(_DOTS)
+    return [m.group(0) for m in _URL.finditer(plain)]
+
+
+def invisible_found(text: str, *, newlines: bool = True) -> bool:
+    """Whether ``text`` holds characters a reader cannot see or that break lines unseen: controls (Cc) but the
+    line break where allowed, format characters (Cf: zero-width spaces, joiners, bidi marks, soft hyphens, tag
+    characters…; the emoji joiner aside), line and paragraph separators (Zl, Zp), private and unassigned code
+    points (Co, Cs, Cn)."""
+    for char in text or "":
+        if char == "\n" and newlines:
+            continue
+        if char in _ALLOWED_FORMAT:
+            continue
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"):
+            return True
+    return False
 
 
 @dataclass
@@ -214,7 +240,7 @@ def personal_touch_errors(written: str, touch: PersonalTouch, *, forbidden: Iter
     problems = []
     if touch.policy == "none":
         return []  # nothing the associate sends is used: the brand's copy goes out (personal_text)
-    if _CONTROL.search(written):
+    if invisible_found(written, newlines=touch.policy == "edit"):
         problems.append(_("Remove the invisible control characters from your text."))
     if touch.policy == "line":
         if "\n" in written or "\r" in written:

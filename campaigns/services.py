@@ -31,6 +31,7 @@ from campaigns.models import (
     Hashtag,
     MediaAsset,
     Moment,
+    MomentContributor,
     State,
     StateChange,
     Tone,
@@ -409,12 +410,19 @@ def library_object_save(*, obj, by) -> list[Moment]:
     approved versions. Returns the moments sent back."""
     if isinstance(obj, Hashtag):
         obj.text = rules.hashtag_normalise(obj.text)
+    users = versions.moments_using(obj, states=None)
+    # Lock the moments before comparing (in id order, as everywhere): a dispatcher cannot claim one meanwhile.
+    locked = list(Moment.objects.select_for_update().filter(pk__in=[m.pk for m in users]).order_by("pk"))
+    before = {m.pk: versions.moment_digests(m) for m in locked if m.state in versions.AFFECTED_STATES}
     obj.save()
-    affected = versions.moments_using(obj)
+    # The editor changed part of every moment that uses it, drafts included: none of them is theirs to approve.
+    versions.contributors_add(moment_ids=[m.pk for m in locked], user=by)
     note = _("“%(object)s” changed in the library.") % {"object": obj}
-    for moment in affected:
-        moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
-        versions.contributors_add(moment_ids=[moment.pk], user=by)
+    affected = []
+    for moment in Moment.objects.filter(pk__in=list(before)).select_related("campaign").order_by("pk"):
+        if versions.moment_digests(moment) == before[moment.pk]:
+            continue  # what it posts did not change (an order, a name nobody sees, a save without change)
+        affected.append(moment)
         problems = moment_problems(moment)
         if problems:
             moment_transition(moment, allowed_from=versions.AFFECTED_STATES, to=State.DRAFT, by=by,
@@ -484,6 +492,7 @@ def _variant_copy(variant: Variant, moment: Moment) -> Variant:
     variant.id = None
     variant.public_id = uuid.uuid4()
     variant.moment = moment
+    variant.approved_version = None  # a copy is a draft: nothing of it is approved
     variant._state.adding = True
     variant.save()
     variant.audience_tags.set(tags)
@@ -502,6 +511,13 @@ def _moment_copy(moment: Moment, campaign: Campaign, shift: dt.timedelta, by) ->
     )  # fmt: skip
     for variant in variants:
         _variant_copy(variant, copy)
+    # Four eyes: the copy's content was written by the original's contributors, and copied by ``by``.
+    contributors = set(moment.contributors.values_list("user_id", flat=True))
+    if moment.edited_by_id:
+        contributors.add(moment.edited_by_id)
+    MomentContributor.objects.bulk_create([MomentContributor(moment=copy, user_id=pk) for pk in contributors],
+                                          ignore_conflicts=True)  # fmt: skip
+    versions.contributors_add(moment_ids=[copy.pk], user=by)
     return copy
 
 

@@ -193,9 +193,16 @@ def contributors_add(*, moment_ids, user) -> None:
 
 
 def moment_authors(moment: Moment) -> set[int]:
-    """Who may not approve ``moment``: its campaign's owner and every contributor."""
+    """Who may not approve ``moment``: its campaign's owner, every contributor, its last editor and everyone who
+    submitted it (the last two also for moments older than contributors)."""
+    from campaigns.models import StateChange
+
     authors = set(MomentContributor.objects.filter(moment=moment).values_list("user_id", flat=True))
     authors.add(moment.campaign.owner_id)
+    if moment.edited_by_id:
+        authors.add(moment.edited_by_id)
+    submitters = StateChange.objects.filter(moment=moment, to_state=State.IN_REVIEW, by__isnull=False)
+    authors.update(submitters.values_list("by_id", flat=True))
     return authors
 
 
@@ -309,9 +316,9 @@ def version_diff(before: dict | None, after: dict) -> list[Change]:
 AFFECTED_STATES = (State.IN_REVIEW, State.APPROVED, State.SCHEDULED)
 
 
-def moments_using(obj) -> list[Moment]:
-    """The moments in review, approved or scheduled whose variants use the library object ``obj`` (a call to
-    action, hashtag, tone or media asset)."""
+def moments_using(obj, *, states=AFFECTED_STATES) -> list[Moment]:
+    """The moments in ``states`` (by default in review, approved or scheduled) whose variants use the library
+    object ``obj`` (a call to action, hashtag, tone or media asset); ``states`` None: in any state."""
     from campaigns.models import CallToAction, Hashtag, Tone
 
     if isinstance(obj, CallToAction):
@@ -326,28 +333,13 @@ def moments_using(obj) -> list[Moment]:
         )  # fmt: skip
     else:
         return []
-    ids = variants.values_list("moment_id", flat=True)
-    return list(Moment.objects.filter(pk__in=ids, state__in=AFFECTED_STATES).select_related("campaign"))
+    moments = Moment.objects.filter(pk__in=variants.values_list("moment_id", flat=True))
+    if states is not None:
+        moments = moments.filter(state__in=states)
+    return list(moments.select_related("campaign").order_by("pk"))
 
 
-# --- the migration of moments approved before versions ------------------------------------------------------------
-def freeze_existing(apps) -> None:
-    """Moments past review when versions came in: freeze their variants as they stand, mark the versions
-    approved by the last approval, and point their publish tasks at them."""
-    moment_model = apps.get_model("campaigns", "Moment")
-    version_model = apps.get_model("campaigns", "VariantVersion")
-    approval_model = apps.get_model("campaigns", "Approval")
-    task_model = apps.get_model("campaigns", "PublishTask")
-    past_review = ["approved", "scheduled", "dispatching", "live", "closed"]
-    for moment in moment_model.objects.filter(state__in=past_review).select_related("campaign"):
-        approval = approval_model.objects.filter(moment=moment, decision="approved").order_by("-decided_at").first()
-        for variant in moment.variants.all():
-            content = variant_freeze(variant)
-            version = version_model.objects.create(
-                variant=variant, moment=moment, number=1, content=content, digest=content_digest(content),
-                text=content_text(content), authors=[moment.campaign.owner_id],
-                approved_by_id=approval.decided_by_id if approval else None,
-                approved_at=approval.decided_at if approval else None,
-            )  # fmt: skip
-            type(variant).objects.filter(pk=variant.pk).update(approved_version=version)
-            task_model.objects.filter(variant=variant, version__isnull=True).update(version=version)
+def moment_digests(moment: Moment) -> dict[int, str]:
+    """Each variant's content digest as it stands (what a library change is compared by)."""
+    variants = moment.variants.select_related("tone", "cta__tier", "video", "link_cover")
+    return {v.pk: content_digest(variant_freeze(v)) for v in variants}

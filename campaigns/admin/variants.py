@@ -164,6 +164,11 @@ class VariantAdmin(ModelAdmin):
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or services.moment_is_editable(obj.moment))
 
+    def get_readonly_fields(self, request, obj=None):
+        """A saved variant stays in its moment: moving it would change two moments' content, one unseen."""
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "moment"] if obj is not None and obj.pk else fields
+
     def has_delete_permission(self, request, obj=None):
         """A moment past approval keeps its variants: what was approved is what goes out."""
         allowed = super().has_delete_permission(request, obj)

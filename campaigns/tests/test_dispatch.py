@@ -80,7 +80,7 @@ def test_a_crashed_claim_is_reconciled_and_the_resend_is_suppressed(scheduled, w
     lily = PublishTask.objects.get(associate__userid="lily")
     _notify(lily, wecom)
     # The worker sent the card and died before recording it: the task still says "notifying".
-    PublishTask.objects.filter(pk=lily.pk).update(state=PublishTask.State.NOTIFYING,
+    PublishTask.objects.filter(pk=lily.pk).update(state=PublishTask.State.NOTIFYING, notified_at=None, msgid="",
                                                   claimed_at=timezone.now() - dt.timedelta(hours=1))  # fmt: skip
     Moment.objects.filter(pk=scheduled.pk).update(dispatched_at=timezone.now() - dt.timedelta(hours=1))
     summary = dispatch.reconcile()

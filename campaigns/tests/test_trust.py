@@ -389,3 +389,115 @@ def test_the_forecast_panel_counts_overlapping_variants(client, marketing_admin)
     client.force_login(marketing_admin)
     html = client.get(reverse("admin:campaigns_moment_change", args=[moment.pk])).content.decode()
     assert 'data-forecast="variant-overlap">1<' in html  # anna is in both: two slots
+
+
+# --- found by review ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["访问evil.com领券", "evil.com看看", "evil。com", "看 a.hk/x", "1.2.3.4:80/x"])
+def test_links_written_next_to_chinese_are_found(text):
+    assert rules.links_found(text)
+
+
+@pytest.mark.parametrize("text", ["玫瑰系列上新，限时九折", "No.1 的选择", "3.5折起"])
+def test_ordinary_copy_has_no_link(text):
+    assert rules.links_found(text) == []
+
+
+@pytest.mark.parametrize("char", ["\u2060", "\u00ad", "\ufeff", "\u2028", "\u0085", "\U000e0041"])
+def test_invisible_characters_are_refused_and_do_not_hide_a_forbidden_word(char):
+    touch = rules.PersonalTouch(policy="edit")
+    assert rules.personal_touch_errors(f"最{char}低价", touch, forbidden=["最低价"])
+    assert rules.forbidden_found([f"最{char}低价"], ["最低价"]) or char in ("\u2028", "\u0085")
+    assert rules.personal_touch_errors("我亲自试过 👨\u200d👩\u200d👧", touch) == []  # the emoji joiner is fine
+
+
+def test_a_saved_variant_cannot_be_moved_to_another_moment(client, marketing_admin):
+    from django.urls import reverse
+
+    store = factories.department("上海店")
+    campaign = cf.campaign(marketing_admin)
+    first, second = cf.moment(campaign), cf.moment(campaign, day=1)
+    variant = cf.variant(first, departments=[store])
+    client.force_login(marketing_admin)
+    html = client.get(reverse("admin:campaigns_variant_change", args=[variant.pk])).content.decode()
+    assert 'name="moment"' not in html  # read-only once saved
+    client.post(reverse("admin:campaigns_variant_change", args=[variant.pk]), {"moment": second.pk})
+    variant.refresh_from_db()
+    assert variant.moment_id == first.pk
+
+
+def test_a_clones_author_cannot_approve_it_nor_does_it_carry_an_approval(db):
+    writer = factories.user("writer", role=MARKETING_ADMIN)
+    writer.groups.add(*factories.user("a", role=APPROVER).groups.all())
+    other = factories.user("other", role=MARKETING_ADMIN)
+    approver = factories.user("checker", role=APPROVER)
+    store = factories.department("上海店")
+    moment = cf.moment(cf.campaign(other))
+    services.variant_save(moment=moment, by=writer, values={"name": "全部", "tone": "warm", "copy": "作者的文案",
+                                                            "target_departments": [store.wecom_id]})  # fmt: skip
+    services.moment_submit(moment=moment, by=other)
+    services.moment_decide(moment=moment, by=approver, approve=True)
+    copy = services.moment_clone(moment=moment, by=other)
+    assert copy.variants.get().approved_version is None
+    services.moment_submit(moment=copy, by=other)
+    with pytest.raises(PermissionDenied):
+        services.moment_decide(moment=copy, by=writer, approve=True)
+
+
+def test_a_library_editor_cannot_approve_a_draft_that_uses_their_change(db):
+    writer = factories.user("writer", role=MARKETING_ADMIN)
+    editor = factories.user("editor", role=MARKETING_ADMIN)
+    editor.groups.add(*factories.user("a", role=APPROVER).groups.all())
+    store = factories.department("上海店")
+    moment = cf.moment(cf.campaign(writer))
+    offer = cf.discount(moment.expires_at - dt.timedelta(hours=1))
+    cf.variant(moment, departments=[store], cta=offer)
+    offer.label = "编辑改过的优惠"
+    assert services.library_object_save(obj=offer, by=editor) == []  # a draft: nothing goes back
+    services.moment_submit(moment=moment, by=writer)
+    with pytest.raises(PermissionDenied):
+        services.moment_decide(moment=moment, by=editor, approve=True)
+
+
+def test_a_library_save_that_changes_nothing_posted_keeps_the_approval(scheduled):
+    from campaigns.models import Tone
+
+    tone = Tone.objects.get(code="warm")
+    tone.order = 99  # the vocabulary's order: nothing a customer sees
+    assert services.library_object_save(obj=tone, by=None) == []
+    scheduled.refresh_from_db()
+    assert scheduled.state == State.SCHEDULED
+    tone.name = "温柔"  # part of the version: reviewed again
+    assert services.library_object_save(obj=tone, by=None) == [scheduled]
+
+
+def test_a_task_published_before_any_card_does_not_swallow_the_others_card(two_variants, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    lead, other = PublishTask.objects.filter(associate__userid="lily").order_by("pk")
+    PublishTask.objects.filter(pk=lead.pk).update(state=PublishTask.State.PUBLISHED)  # WeCom's own push, say
+    for task in (lead, other):
+        dispatch.publish_task_notify(task_id=task.pk, client=wecom, limiter=LocalTokenBucket())
+    (message,) = sm.Message.objects.filter(userid="lily")
+    other.refresh_from_db()
+    assert other.state == PublishTask.State.NOTIFIED and other.msgid == message.msgid and other.notified_at
+
+
+def test_a_variant_refused_by_wecom_does_not_fail_the_associates_other_variant(two_variants, wecom):
+    dispatch.dispatch_due(enqueue=False)
+    lead, other = PublishTask.objects.filter(associate__userid="lily").order_by("pk")
+    PublishTask.objects.filter(pk=lead.pk).update(state=PublishTask.State.FAILED, error="WeCom refused the task")
+    dispatch.publish_task_notify(task_id=other.pk, client=wecom, limiter=LocalTokenBucket())
+    other.refresh_from_db()
+    assert other.state == PublishTask.State.NOTIFIED and sm.Message.objects.filter(userid="lily").count() == 1
+
+
+def test_a_video_variant_is_never_shared_through_the_js_sdk(scheduled, wecom):
+    from campaigns.models import MediaAsset
+
+    video = MediaAsset.objects.create(kind="video", width=1280, height=720, size=10, seconds=5, sha256="v" * 64,
+                                      file="assets/v.mp4", thumbnail="assets/thumbs/v.jpg")  # fmt: skip
+    scheduled.variants.update(video=video)
+    cf.approved_again(scheduled)
+    dispatch.dispatch_due(enqueue=False)
+    task = PublishTask.objects.get(associate__userid="lily")
+    with pytest.raises(dispatch.PublishRefused, match="video"):
+        dispatch.publish_task_share(task=task, copy=None, public_url="https://moments.example.com/")
