@@ -139,6 +139,13 @@ class MediaAssetAdmin(ModelAdmin):
     search_fields = ["title", "original_name"]
     readonly_fields = ["thumb", "kind", "dimensions", "size", "seconds", "original_name", "uploaded_by", "created_at"]
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """A refused upload answers 400 (the form again, with the message on its field), not 200."""
+        response = super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+        if request.method == "POST" and context["adminform"].form.errors:
+            response.status_code = 400
+        return response
+
     def get_queryset(self, request):
         return (
             super()

@@ -1,6 +1,6 @@
 """The bad-upload corpus over HTTP: every file below goes through the API's upload
 (``POST /api/v1/media/``) and the admin's media library form. Each gets a 4xx from the
-API (the admin re-renders its form with the message), a plain message, nothing stored
+API and the admin (which re-renders its form with the message), a plain message, nothing stored
 (no ``MediaAsset``, no file under MEDIA_ROOT), and a good photo is taken right after.
 
 The files are generated here, at test time: no binaries are committed. The builders
@@ -99,7 +99,7 @@ def test_it_refuses_each_bad_upload_in_the_admins_media_library_and_takes_a_good
     client.force_login(marketing_admin)
     add = reverse("admin:campaigns_mediaasset_add")
     response = client.post(add, {"upload": SimpleUploadedFile(filename, build()), "title": "坏文件"})
-    assert response.status_code == 200  # the form again, with the message on the upload field
+    assert response.status_code == 400  # the form again, with the message on the upload field
     errors = " ".join(response.context["adminform"].form.errors.get("upload", []))
     assert words in errors and words in html.unescape(response.content.decode())
     assert not MediaAsset.objects.exists() and _stored_files() == []
