@@ -10,14 +10,41 @@ each of these to account, and `manage.py check --deploy` passes with no warning.
 
 import os
 
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 from moments_admin.env import env_bool, env_int, env_list, env_str
 
+# Django's own check (check --deploy, W009) asks for 5 distinct characters; a key of 5 repeated
+# ones is still guessable. secrets.token_urlsafe(50) and Django's get_random_secret_key() have
+# about 40 and 32; a hex string has 16 at most, so it is refused too.
+SECRET_KEY_MIN_DISTINCT = max(20, SECRET_KEY_MIN_UNIQUE_CHARACTERS)
+
+
+def _refuse_weak_key(name: str, key: str) -> None:
+    """Django's check (its length, distinct characters and prefix), with more distinct characters."""
+    if (
+        len(key) < SECRET_KEY_MIN_LENGTH
+        or len(set(key)) < SECRET_KEY_MIN_DISTINCT
+        or key.startswith(SECRET_KEY_INSECURE_PREFIX)
+    ):
+        raise ImproperlyConfigured(
+            f"The environment variable {name} must be a random string of at least {SECRET_KEY_MIN_LENGTH} "
+            f"characters, with at least {SECRET_KEY_MIN_DISTINCT} different characters, not starting with "
+            f"'{SECRET_KEY_INSECURE_PREFIX}' (a hex string has only 16): make one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        )
+
+
 # Checked before base runs, so base never falls back to a generated key here.
 _secret_key = env_str("SECRET_KEY")
-if len(_secret_key) < 50 or len(set(_secret_key)) < 5:
-    raise ImproperlyConfigured("The environment variable SECRET_KEY must be a random string of at least 50 characters.")
+_refuse_weak_key("SECRET_KEY", _secret_key)
+for _fallback in env_list("SECRET_KEY_FALLBACKS", []):
+    _refuse_weak_key("SECRET_KEY_FALLBACKS", _fallback)
 if env_bool("WECOM_SANDBOX", False):
     raise ImproperlyConfigured("The WeCom sandbox cannot be enabled in production: unset WECOM_SANDBOX.")
 # Base derives WeCom's addresses (JS-SDK, OAuth page, callback key) from this flag: WeCom's own here.
