@@ -6,13 +6,21 @@ step the behaviour model, reset.
 
 JSON in, JSON out; errors are ``{"error": "…"}`` with a 4xx. It exists only
 when the sandbox is enabled, which production settings refuse.
+
+It answers this machine's scripts, tests and the sandbox's own pages, not a page elsewhere
+in the browser of whoever runs ``make run``: a body is read only as ``Content-Type:
+application/json`` (415 otherwise: a cross-site form or a ``text/plain`` fetch cannot send it
+without a CORS preflight, which nothing here grants), and a request from another origin
+(``Origin`` or ``Sec-Fetch-Site``) is refused with 403.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, JsonResponse
@@ -46,8 +54,34 @@ class ControlError(Exception):
         self.status = status
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _cross_origin(request: HttpRequest) -> bool:
+    """Sent by a page of another origin: its browser says so (Origin, Sec-Fetch-Site). Scripts and
+    tests send neither; this app's own pages (the sandbox's JS-SDK) send their own origin."""
+    if request.headers.get("Sec-Fetch-Site", "") in ("cross-site", "same-site"):
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return origin.lower() not in {_origin(request.build_absolute_uri("/")), _origin(settings.MOMENTS_PUBLIC_URL)}
+
+
+def _refusal(request: HttpRequest) -> JsonResponse | None:
+    if _cross_origin(request):
+        message = "cross-origin requests are refused: the control plane answers this machine's scripts and tests"
+        return JsonResponse({"error": message}, status=403)
+    has_body = request.method == "POST" or (request.method == "DELETE" and request.body)
+    if has_body and request.content_type != "application/json":
+        return JsonResponse({"error": "send the body as JSON, with Content-Type: application/json"}, status=415)
+    return None
+
+
 def control(*methods: str):
-    """A control-plane JSON view: method check, body parsing, errors as JSON."""
+    """A control-plane JSON view: method, origin and content-type checks, body parsing, errors as JSON."""
 
     def decorate(view):
         @csrf_exempt
@@ -55,6 +89,8 @@ def control(*methods: str):
         def wrapper(request: HttpRequest, *args, **kwargs):
             if request.method not in methods:
                 return JsonResponse({"error": f"use {' or '.join(methods)}"}, status=405)
+            if refused := _refusal(request):
+                return refused
             try:
                 body = json.loads(request.body or b"{}") if request.method in {"POST", "DELETE"} else {}
             except (ValueError, UnicodeDecodeError):
@@ -403,8 +439,6 @@ def jssdk_script(request):
 def jssdk_agent_config(request, body):
     """Check a page's ``wx.agentConfig``: our corp and app, and a signature made from a
     ticket this sandbox issued and has not expired, over the page's URL."""
-    from django.conf import settings
-
     from wecom.jssdk import signature
     from wecom.sandbox.models import JsapiTicket
 

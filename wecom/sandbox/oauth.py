@@ -3,7 +3,10 @@
 ``/wecom-sandbox/connect/oauth2/authorize`` stands in for ``open.weixin.qq.com``'s page:
 the browser plays the WeCom client through its user agent (``wxwork`` and
 ``wxwork-sandbox-user/<userid>``, as for the stand-in JS-SDK), and the page sends the
-member back to ``redirect_uri`` with a code. ``auth/getuserinfo`` takes that code once,
+member back to ``redirect_uri`` with a code, but only to this app: WeCom sends a member only to
+the app's trusted domain, and the sandbox only under ``MOMENTS_PUBLIC_URL`` (same scheme, host,
+port and path prefix) or to the address it was itself reached at, which is this app too; anything
+else is a 400, so the page is no open redirect. ``auth/getuserinfo`` takes that code once,
 within 5 minutes, and answers the member's userid; like WeCom, it answers 40029 for a
 code that is unknown, used or expired.
 """
@@ -30,6 +33,30 @@ SANDBOX_USER = re.compile(r"wxwork-sandbox-user/([A-Za-z0-9_.@-]+)")
 SCOPES = {"snsapi_base", "snsapi_privateinfo"}
 
 
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port (the default one for the scheme filled in); None for a URL that names
+    a user (``https://ours@elsewhere/``) or has no usable host or port."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port
+
+
+def _to_this_app(request: HttpRequest, redirect_uri: str) -> bool:
+    target = _origin(redirect_uri)
+    if target is None:
+        return False
+    public = urlsplit(settings.MOMENTS_PUBLIC_URL)
+    prefix = public.path.rstrip("/") + "/"
+    if target == _origin(settings.MOMENTS_PUBLIC_URL) and (urlsplit(redirect_uri).path or "/").startswith(prefix):
+        return True
+    return target == _origin(request.build_absolute_uri("/"))
+
+
 def _page(text: str, status: int) -> HttpResponse:
     """WeCom's authorize page shows its errors to the person, as a plain page."""
     return HttpResponse(f"<!doctype html><meta charset=utf-8><title>企业微信</title><p>{text}</p>",
@@ -45,6 +72,8 @@ def authorize(request: HttpRequest) -> HttpResponse:
     target = urlsplit(redirect_uri)
     if target.scheme not in ("http", "https") or not target.netloc:
         return _page("redirect_uri参数错误 (it must be an absolute http(s) URL)", 400)
+    if not _to_this_app(request, redirect_uri):
+        return _page("redirect_uri参数错误 (it must be under MOMENTS_PUBLIC_URL, this app's address)", 400)
     if query.get("response_type") != "code" or query.get("scope") not in SCOPES:
         return _page("参数错误 (response_type must be code; scope snsapi_base or snsapi_privateinfo)", 400)
     state = query.get("state", "")

@@ -25,6 +25,7 @@ def wecom(wecom_client):
 @pytest.fixture
 def authorize(live_server, settings):
     """Open the authorize page as ``userid``'s WeCom client; the redirect it answers."""
+    settings.MOMENTS_PUBLIC_URL = "https://moments.example.com"  # the page sends members back only there
 
     def open_as(userid: str | None, *, redirect_uri="https://moments.example.com/p/abc/?x=1", state="s1",
                 appid=None, user_agent=None) -> httpx.Response:  # fmt: skip
