@@ -8,7 +8,9 @@ act as any member and customer) cannot be turned on. moments_admin/tests/test_se
 each of these to account, and `manage.py check --deploy` passes with no warning.
 """
 
+import math
 import os
+from collections import Counter
 
 from django.core.checks.security.base import (
     SECRET_KEY_INSECURE_PREFIX,
@@ -19,23 +21,36 @@ from django.core.exceptions import ImproperlyConfigured
 
 from moments_admin.env import env_bool, env_int, env_list, env_str
 
-# Django's own check (check --deploy, W009) asks for 5 distinct characters; a key of 5 repeated
-# ones is still guessable. secrets.token_urlsafe(50) and Django's get_random_secret_key() have
-# about 40 and 32; a hex string has 16 at most, so it is refused too.
-SECRET_KEY_MIN_DISTINCT = max(20, SECRET_KEY_MIN_UNIQUE_CHARACTERS)
+# Django's own check (check --deploy, W009) asks for 50 characters of which 5 distinct; a 62-character key of 5
+# repeated ones passes it and is guessable. On top of it: at least 192 bits by the key's own character
+# frequencies (Shannon), and no key that repeats a shorter piece. secrets.token_urlsafe(50) has ~375 bits,
+# Django's get_random_secret_key() ~250, a 64-character hex string (openssl rand -hex 32) ~245.
+SECRET_KEY_MIN_BITS = 192
+
+
+def _entropy_bits(key: str) -> float:
+    counts = Counter(key)
+    return -sum(n * math.log2(n / len(key)) for n in counts.values())
+
+
+def _repeats(key: str) -> bool:
+    """Whether ``key`` is a shorter piece written again and again (e.g. "abcde" × 13)."""
+    return any(all(key[i] == key[i - p] for i in range(p, len(key))) for p in range(1, len(key) // 2 + 1))
 
 
 def _refuse_weak_key(name: str, key: str) -> None:
-    """Django's check (its length, distinct characters and prefix), with more distinct characters."""
+    """Django's check (its length, distinct characters and prefix), with an entropy floor and no repetition."""
     if (
         len(key) < SECRET_KEY_MIN_LENGTH
-        or len(set(key)) < SECRET_KEY_MIN_DISTINCT
+        or len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
         or key.startswith(SECRET_KEY_INSECURE_PREFIX)
+        or _entropy_bits(key) < SECRET_KEY_MIN_BITS
+        or _repeats(key)
     ):
         raise ImproperlyConfigured(
             f"The environment variable {name} must be a random string of at least {SECRET_KEY_MIN_LENGTH} "
-            f"characters, with at least {SECRET_KEY_MIN_DISTINCT} different characters, not starting with "
-            f"'{SECRET_KEY_INSECURE_PREFIX}' (a hex string has only 16): make one with "
+            f"characters with at least {SECRET_KEY_MIN_BITS} bits of entropy (no repeated pattern), not starting "
+            f"with '{SECRET_KEY_INSECURE_PREFIX}': make one with "
             "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
         )
 
