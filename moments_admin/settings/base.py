@@ -276,6 +276,9 @@ MOMENTS_LINKS_WECOM_ONLY = env_bool("MOMENTS_LINKS_WECOM_ONLY", False)
 # enterprise; a lower value spreads a large dispatch out). Per member the limits are fixed: 30/min, 1000/h.
 WECOM_MESSAGE_SEND_PER_MINUTE = env_int("WECOM_MESSAGE_SEND_PER_MINUTE", 9000, minimum=60, maximum=10_000)
 WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "sandbox-token")
+# A callback's signed timestamp may be this many seconds from our clock, either way; older ones
+# (replays, even validly signed) get 400 (docs/operations.md, "Callback freshness").
+WECOM_CALLBACK_MAX_AGE_SECONDS = env_int("WECOM_CALLBACK_MAX_AGE_SECONDS", 300, minimum=1)
 # The callback key: from the WeCom console in production; for the sandbox, one per checkout.
 WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "") or (
     _local_secret("wecom_aes_key", lambda: secrets.token_urlsafe(40)[:43].replace("-", "a").replace("_", "b"))

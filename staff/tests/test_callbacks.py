@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import time
 
 import pytest
 from django.conf import settings
@@ -33,8 +34,13 @@ def _event_xml(change_type: str, *, userid="lily", external_userid="wm9", create
     return "<xml>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items()) + "</xml>"
 
 
+def _now() -> str:
+    """A signed timestamp inside the freshness window (WECOM_CALLBACK_MAX_AGE_SECONDS)."""
+    return str(int(time.time()))
+
+
 def _post(client, xml: str, *, crypto=None, tamper=None):
-    sent = (crypto or _crypto()).encrypt_message(xml, timestamp="1731000000", nonce="n0nce")
+    sent = (crypto or _crypto()).encrypt_message(xml, timestamp=_now(), nonce="n0nce")
     params = {key: sent[key] for key in ("msg_signature", "timestamp", "nonce")}
     if tamper:
         tamper(params, sent)
@@ -43,8 +49,8 @@ def _post(client, xml: str, *, crypto=None, tamper=None):
 
 
 def test_url_verification_answers_the_plaintext_exactly(client, db):
-    echo = _crypto().encrypt("5927782489442352469")
-    params = {"msg_signature": signature(settings.WECOM_CALLBACK_TOKEN, "1", "n", echo), "timestamp": "1",
+    echo, now = _crypto().encrypt("5927782489442352469"), _now()
+    params = {"msg_signature": signature(settings.WECOM_CALLBACK_TOKEN, now, "n", echo), "timestamp": now,
               "nonce": "n", "echostr": echo}  # fmt: skip
     response = client.get(URL, params)
     assert response.status_code == 200 and response.content == b"5927782489442352469"
@@ -85,9 +91,10 @@ def test_bad_callbacks_are_refused_and_change_nothing(client, db, tamper, status
 
 def test_bad_base64_is_refused(client, db):
     garbage = "!!not-base64!!"
-    sig = signature(settings.WECOM_CALLBACK_TOKEN, "1", "n", garbage)
+    now = _now()
+    sig = signature(settings.WECOM_CALLBACK_TOKEN, now, "n", garbage)
     body = f"<xml><ToUserName>x</ToUserName><Encrypt><![CDATA[{garbage}]]></Encrypt></xml>"
-    response = client.post(f"{URL}?msg_signature={sig}&timestamp=1&nonce=n", data=body, content_type="text/xml")
+    response = client.post(f"{URL}?msg_signature={sig}&timestamp={now}&nonce=n", data=body, content_type="text/xml")
     assert response.status_code == 400 and not CallbackEvent.objects.exists()
 
 
