@@ -421,6 +421,8 @@ ADMIN_DELETED: dict[str, int] = {
 }
 # Models whose change form is valid empty (every field optional): the empty POST saves (302).
 ADMIN_EMPTY_CHANGE_SAVES = {"campaigns.mediaasset"}  # only the title, which may be blank
+# Models whose refused form answers 400 (with the form and its message) instead of Django's 200.
+ADMIN_REFUSED_FORM_400 = {"campaigns.mediaasset"}  # a refused upload
 LOGIN = "/admin/login/"
 
 
@@ -442,7 +444,8 @@ def _admin_expected(label: str, view: str, method: str) -> dict[str, int]:
         elif view in ("changelist", "history") or (view == "change" and method == "GET"):
             status = 200 if readable else 403
         elif view == "add":
-            status = 200 if "add" in actions else 403
+            refused = 400 if method == "POST" and label in ADMIN_REFUSED_FORM_400 else 200
+            status = refused if "add" in actions else 403
         elif view == "change":  # POST: the empty form comes back with its errors
             saves = 302 if label in ADMIN_EMPTY_CHANGE_SAVES else 200
             status = saves if "change" in actions else 403
