@@ -160,7 +160,7 @@ def _span(request) -> tuple[dt.date, dt.date]:
     try:
         end = dt.date.fromisoformat(request.query_params.get("end") or today.isoformat())
         start = dt.date.fromisoformat(request.query_params.get("start") or (end - dt.timedelta(days=6)).isoformat())
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the default start before year 1 (end=0001-01-01)
         raise ValidationError({"start": [_("Dates are written YYYY-MM-DD, e.g. 2027-02-14.")]}) from None
     if start > end:
         raise ValidationError({"start": [_("The start comes after the end.")]})

@@ -91,6 +91,7 @@ def test_an_associate_reach_and_slots_within_scope(results):
         ({"start": "14/02/2027"}, "YYYY-MM-DD"),
         ({"start": "2027-02-14", "end": "2027-02-10"}, "start comes after the end"),
         ({"start": "2026-01-01", "end": "2027-02-10"}, "at most 92 days"),
+        ({"end": "0001-01-01"}, "YYYY-MM-DD"),  # the default start would be before year 1: a 500 before
     ],
 )
 def test_bad_dates_get_a_plain_message(results, params, words):
