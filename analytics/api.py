@@ -6,6 +6,7 @@ customer outside it is a 404. Objects are named by public ids (WeCom's ids for p
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -14,7 +15,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -24,7 +25,7 @@ from rest_framework.views import APIView
 
 from analytics import forecast, selectors
 from campaigns.models import Campaign, Moment, State, Variant
-from moments_admin.api import Pagination
+from moments_admin.api import MessageOut, Pagination, StrictJson
 from staff.models import Associate
 from staff.selectors import associates_for_user, customers_for_user, directory_scope
 
@@ -46,6 +47,82 @@ ReadsCampaigns = _needs("campaigns.view_campaign")
 
 
 # --- the forecast --------------------------------------------------------------------------------
+class MomentRefOut(serializers.Serializer):
+    public_id = serializers.UUIDField()
+    title = serializers.CharField()
+    campaign = serializers.CharField(help_text="The campaign's name.")
+
+
+class VariantDayOut(serializers.Serializer):
+    variant = serializers.UUIDField()
+    moment = MomentRefOut()
+    day = serializers.DateField()
+    associates = serializers.IntegerField()
+    audience = serializers.IntegerField(help_text="Distinct customers in the audience.")
+    audience_contacts = serializers.IntegerField(help_text="(associate, customer) pairs.")
+    deliveries = serializers.IntegerField()
+    reach = serializers.IntegerField(help_text="Distinct customers delivered.")
+    cap_loss = serializers.IntegerField(help_text="Pairs hidden by the feed cap.")
+    verification_loss = serializers.IntegerField(help_text="Pairs beyond an unverified associate's reach.")
+    monthly_cap_loss = serializers.IntegerField(help_text="Pairs hidden by the enterprise monthly cap.")
+    unpublishable = serializers.IntegerField(help_text="Pairs lost because nobody can publish the moment in time.")
+
+
+class CollidedWithOut(serializers.Serializer):
+    """Another planned moment, or ``{"personal_posts": true}``: the associates' own posts."""
+
+    public_id = serializers.UUIDField(required=False)
+    title = serializers.CharField(required=False)
+    campaign = serializers.CharField(required=False)
+    personal_posts = serializers.BooleanField(required=False)
+
+
+# "with" is a Python keyword: the field is declared by name.
+CollisionOut = type("CollisionOut", (serializers.Serializer,), {
+    "__module__": __name__,
+    "__doc__": "Customers of ``variant`` hidden by the feed cap on ``day`` because ``with`` took their slots first.",
+    "variant": serializers.CharField(),
+    "day": serializers.DateField(),
+    "with": CollidedWithOut(),
+    "planned": serializers.BooleanField(help_text="A planned moment (else a delivery already in the feeds)."),
+    "customers": serializers.IntegerField(),
+    "associates": serializers.IntegerField(),
+})  # fmt: skip
+
+
+class CapLossOut(serializers.Serializer):
+    associate = serializers.CharField(allow_null=True, help_text="The associate's WeCom userid.")
+    day = serializers.DateField()
+    cap_loss = serializers.IntegerField()
+
+
+class VerificationOut(serializers.Serializer):
+    associate = serializers.CharField(allow_null=True, help_text="An unverified associate's WeCom userid.")
+    customers = serializers.IntegerField(help_text="Customers beyond their reach.")
+
+
+class VerifyOut(serializers.Serializer):
+    accounts = serializers.IntegerField(help_text="Verify this many accounts …")
+    more_customers = serializers.IntegerField(help_text="… to reach this many more customers.")
+
+
+class ForecastOut(serializers.Serializer):
+    reach = serializers.IntegerField(help_text="Distinct customers with at least one delivery.")
+    contacts = serializers.IntegerField(help_text="Distinct customers among the targeted associates' contacts.")
+    reach_rate = serializers.FloatField()
+    deliveries = serializers.IntegerField()
+    cap_loss = serializers.IntegerField()
+    verification_loss = serializers.IntegerField()
+    monthly_cap_loss = serializers.IntegerField()
+    duplicate_exposure = serializers.IntegerField(help_text="Customers reached through two or more associates.")
+    verify = VerifyOut()
+    variants = VariantDayOut(many=True)
+    collisions = CollisionOut(many=True)
+    cap_loss_by_associate_day = CapLossOut(many=True, help_text="The worst first.")
+    verification = VerificationOut(many=True)
+    computed_at = serializers.DateTimeField()
+
+
 def _forecast_out(result: forecast.Forecast) -> dict:
     """The forecast with our public ids and titles (two queries, whatever its size)."""
     moment_ids = {v.moment_id for v in result.variants} | {c.moment_id for c in result.collisions if c.moment_id}
@@ -101,16 +178,20 @@ def _forecast_out(result: forecast.Forecast) -> dict:
     }
 
 
+def _forecast_answer(result: forecast.Forecast) -> Response:
+    return Response(ForecastOut(_forecast_out(result)).data)
+
+
 class CampaignForecast(APIView):
     permission_classes = [IsAuthenticated, ReadsCampaigns]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Reach forecast of a campaign")
+    @extend_schema(responses={200: ForecastOut}, summary="Reach forecast of a campaign")
     def get(self, request, public_id):
         campaign = get_object_or_404(Campaign, public_id=public_id)
-        return Response(_forecast_out(forecast.forecast_campaign(campaign)))
+        return _forecast_answer(forecast.forecast_campaign(campaign))
 
 
-class MomentsIn(serializers.Serializer):
+class MomentsIn(StrictJson, serializers.Serializer):
     moments = serializers.SlugRelatedField(
         slug_field="public_id", many=True, queryset=Moment.objects.exclude(state=State.CANCELLED), allow_empty=False
     )
@@ -119,18 +200,38 @@ class MomentsIn(serializers.Serializer):
 class MomentsForecast(APIView):
     permission_classes = [IsAuthenticated, ReadsCampaigns]
 
-    @extend_schema(request=MomentsIn, responses={200: OpenApiTypes.OBJECT}, summary="Reach forecast of moments")
+    @extend_schema(request=MomentsIn, responses={200: ForecastOut}, summary="Reach forecast of moments")
     def post(self, request):
         data = MomentsIn(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(_forecast_out(forecast.forecast_moments(data.validated_data["moments"])))
+        return _forecast_answer(forecast.forecast_moments(data.validated_data["moments"]))
 
 
 # --- results -------------------------------------------------------------------------------------
+class CampaignDayOut(serializers.Serializer):
+    day = serializers.DateField()
+    deliveries = serializers.IntegerField()
+    customers = serializers.IntegerField(help_text="Customers delivered that day.")
+    reach = serializers.IntegerField(help_text="Distinct customers reached so far.")
+
+
+class CampaignReachOut(serializers.Serializer):
+    campaign = serializers.UUIDField()
+    customers = serializers.IntegerField(help_text="Distinct customers reached: the campaign's reach.")
+    contacts = serializers.IntegerField(help_text="The reach rate's base.")
+    reach_rate = serializers.FloatField()
+    deliveries = serializers.IntegerField()
+    cap_loss = serializers.IntegerField()
+    verification_loss = serializers.IntegerField()
+    likes = serializers.IntegerField()
+    comments = serializers.IntegerField()
+    by_day = CampaignDayOut(many=True)
+
+
 class CampaignReach(APIView):
     permission_classes = [IsAuthenticated, ReadsReach]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="A campaign's reach (within the user's scope)")
+    @extend_schema(responses={200: CampaignReachOut}, summary="A campaign's reach (within the user's scope)")
     def get(self, request, public_id):
         campaign = get_object_or_404(Campaign, public_id=public_id)
         if not directory_scope(user=request.user).everything:
@@ -139,13 +240,15 @@ class CampaignReach(APIView):
 
             campaign = campaign_get_for_user(user=request.user, public_id=public_id)
         result = selectors.campaign_result(user=request.user, campaign=campaign)
-        return Response({**asdict(result), "reach_rate": round(result.reach_rate, 4), "campaign": str(public_id)})
+        return Response(CampaignReachOut({**asdict(result), "reach_rate": round(result.reach_rate, 4),
+                                          "campaign": public_id}).data)  # fmt: skip
 
 
 class CampaignSync(APIView):
     permission_classes = [IsAuthenticated, _needs("campaigns.change_campaign")]
 
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT}, summary="Sync a campaign's results now")
+    @extend_schema(request=None, responses={202: OpenApiResponse(MessageOut, description="The sync is queued.")},
+                   summary="Sync a campaign's results now")  # fmt: skip
     def post(self, request, public_id):
         from analytics.tasks import results_sync_task
 
@@ -154,12 +257,17 @@ class CampaignSync(APIView):
         return Response({"detail": _("Results sync started.")}, status=status.HTTP_202_ACCEPTED)
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _span(request) -> tuple[dt.date, dt.date]:
     """``start``/``end`` (YYYY-MM-DD), by default the last 7 local days; at most 92 days."""
-    today = timezone.localdate()
+    query = request.query_params
     try:
-        end = dt.date.fromisoformat(request.query_params.get("end") or today.isoformat())
-        start = dt.date.fromisoformat(request.query_params.get("start") or (end - dt.timedelta(days=6)).isoformat())
+        if any(name in query and not _DAY.fullmatch(query[name]) for name in ("start", "end")):
+            raise ValueError
+        end = dt.date.fromisoformat(query["end"]) if "end" in query else timezone.localdate()
+        start = dt.date.fromisoformat(query["start"]) if "start" in query else end - dt.timedelta(days=6)
     except (ValueError, OverflowError):  # OverflowError: the default start before year 1 (end=0001-01-01)
         raise ValidationError({"start": [_("Dates are written YYYY-MM-DD, e.g. 2027-02-14.")]}) from None
     if start > end:
@@ -173,26 +281,51 @@ def _associate(request, userid) -> Associate:
     return get_object_or_404(associates_for_user(user=request.user), userid=userid)
 
 
+class AssociateDayOut(serializers.Serializer):
+    day = serializers.DateField()
+    deliveries = serializers.IntegerField()
+    customers = serializers.IntegerField(help_text="Customers delivered that day.")
+    cap_loss = serializers.IntegerField()
+    verification_loss = serializers.IntegerField()
+    likes = serializers.IntegerField()
+    comments = serializers.IntegerField()
+
+
+class AssociateReachOut(serializers.Serializer):
+    associate = serializers.CharField(help_text="The associate's WeCom userid.")
+    name = serializers.CharField()
+    verified = serializers.BooleanField()
+    customers = serializers.IntegerField(help_text="Distinct customers reached.")
+    deliveries = serializers.IntegerField()
+    cap_loss = serializers.IntegerField()
+    verification_loss = serializers.IntegerField()
+    likes = serializers.IntegerField()
+    comments = serializers.IntegerField()
+    by_day = AssociateDayOut(many=True)
+
+
 class AssociateReach(APIView):
     permission_classes = [IsAuthenticated, ReadsReach]
 
     @extend_schema(
         parameters=[OpenApiParameter("campaign", OpenApiTypes.UUID, description="only this campaign")],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: AssociateReachOut},
         summary="An associate's reach",
     )
     def get(self, request, userid):
         associate = _associate(request, userid)
         campaign = None
-        if request.query_params.get("campaign"):
+        if request.query_params.get("campaign") is not None:
             try:
                 campaign = Campaign.objects.filter(public_id=request.query_params["campaign"]).first()
             except DjangoValidationError:  # not a UUID
                 campaign = None
             if campaign is None:
                 raise ValidationError({"campaign": [_("No such campaign.")]})
-        return Response({"associate": associate.userid, "name": associate.name, "verified": associate.is_verified,
-                         **selectors.associate_result(associate=associate, campaign=campaign)})  # fmt: skip
+        return Response(AssociateReachOut({
+            "associate": associate.userid, "name": associate.name, "verified": associate.is_verified,
+            **selectors.associate_result(associate=associate, campaign=campaign),
+        }).data)  # fmt: skip
 
 
 class SlotOut(serializers.Serializer):

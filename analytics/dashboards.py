@@ -99,7 +99,7 @@ def filters_from(*, user, query) -> Filters:
     department = (query.get("department") or "").strip()
     if department:
         found = None
-        if department.isdigit() and len(department) < 12:
+        if department.isascii() and department.isdigit() and len(department) < 12:
             found = departments_for_user(user=user).filter(wecom_id=int(department)).first()
         if found is None:
             filters.errors.append(_("There is no department “%(value)s” among yours: showing all of them.")

@@ -8,16 +8,19 @@ from __future__ import annotations
 from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns import rules, services
-from campaigns.models import COPY_MAX_CHARS, CallToAction, Campaign, Hashtag, MediaAsset, Moment, Variant
-from moments_admin.api import ModelPermissions, Pagination
+from campaigns.models import COPY_MAX_CHARS, CallToAction, Campaign, Hashtag, MediaAsset, Moment, State, Variant
+from moments_admin.api import DateTimeField, ModelPermissions, Pagination, StrictJson
 from staff.models import CustomerTag
 
 
@@ -34,6 +37,7 @@ class MediaOut(serializers.ModelSerializer):
 
 class CallToActionOut(serializers.ModelSerializer):
     tier = serializers.SlugRelatedField(slug_field="tag_id", read_only=True, allow_null=True)
+    expires_at = DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = CallToAction
@@ -47,9 +51,9 @@ class VariantOut(serializers.ModelSerializer):
     target_associates = serializers.SlugRelatedField(slug_field="userid", many=True, read_only=True)
     hashtags = serializers.SerializerMethodField()
     images = serializers.SerializerMethodField()
-    video = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
-    link_cover = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
-    cta = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    video = serializers.SlugRelatedField(slug_field="public_id", read_only=True, allow_null=True)
+    link_cover = serializers.SlugRelatedField(slug_field="public_id", read_only=True, allow_null=True)
+    cta = serializers.SlugRelatedField(slug_field="public_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Variant
@@ -98,7 +102,7 @@ def _variants():
 
 
 # --- input -------------------------------------------------------------------------------------------
-class CampaignIn(serializers.ModelSerializer):
+class CampaignIn(StrictJson, serializers.ModelSerializer):
     class Meta:
         model = Campaign
         fields = ["name", "goal", "starts_on", "ends_on"]
@@ -112,7 +116,7 @@ class CampaignIn(serializers.ModelSerializer):
         return data
 
 
-class MomentIn(serializers.Serializer):
+class MomentIn(StrictJson, serializers.Serializer):
     campaign = serializers.SlugRelatedField(slug_field="public_id", queryset=Campaign.objects.all())
     title = serializers.CharField(max_length=128)
     publish_at = serializers.DateTimeField()
@@ -128,7 +132,7 @@ class MomentIn(serializers.Serializer):
         return data
 
 
-class VariantIn(serializers.Serializer):
+class VariantIn(StrictJson, serializers.Serializer):
     name = serializers.CharField(max_length=64)
     tone = serializers.CharField(max_length=32)
     audience_all = serializers.BooleanField(default=True)
@@ -148,11 +152,22 @@ class VariantIn(serializers.Serializer):
     cta = serializers.UUIDField(allow_null=True, default=None)
 
 
-class NoteIn(serializers.Serializer):
+_SEND_A_FILE = "Send the photo or video in the multipart field 'file'."
+
+
+class MediaUploadIn(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A JPEG, PNG or WebP photo, or an MP4 video: checked by its content, then re-encoded.",
+        error_messages={"required": _SEND_A_FILE, "invalid": _SEND_A_FILE},
+    )
+    title = serializers.CharField(allow_blank=True, default="", max_length=128)
+
+
+class NoteIn(StrictJson, serializers.Serializer):
     note = serializers.CharField(allow_blank=True, default="", max_length=2000)
 
 
-class HashtagIn(serializers.Serializer):
+class HashtagIn(StrictJson, serializers.Serializer):
     text = serializers.CharField(max_length=40)
     kind = serializers.ChoiceField(choices=Hashtag.Kind.choices, default=Hashtag.Kind.CAMPAIGN)
 
@@ -163,7 +178,7 @@ class HashtagOut(serializers.ModelSerializer):
         fields = ["text", "kind", "is_active"]
 
 
-class CallToActionIn(serializers.ModelSerializer):
+class CallToActionIn(StrictJson, serializers.ModelSerializer):
     tier = serializers.SlugRelatedField(
         slug_field="tag_id", required=False, allow_null=True, queryset=CustomerTag.objects.all()
     )
@@ -225,12 +240,32 @@ class MomentList(generics.ListCreateAPIView):
     permission_classes = [IsAuthenticated, ModelPermissions]
     pagination_class = Pagination
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("campaign", OpenApiTypes.UUID, description="Only this campaign's moments."),
+            OpenApiParameter("state", OpenApiTypes.STR, enum=list(State.values), description="Only those in it."),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
-        moments = Moment.objects.select_related("campaign").prefetch_related(_variants()).order_by("publish_at", "id")
-        if self.request.query_params.get("campaign"):
-            moments = moments.filter(campaign__public_id=self.request.query_params["campaign"])
-        if self.request.query_params.get("state"):
-            moments = moments.filter(state=self.request.query_params["state"])
+        return Moment.objects.select_related("campaign").prefetch_related(_variants()).order_by("publish_at", "id")
+
+    def filter_queryset(self, moments):
+        # here, not in get_queryset: the model permissions read that before the method is known
+        campaign = self.request.query_params.get("campaign")
+        if campaign is not None:
+            try:
+                campaign = serializers.UUIDField().to_internal_value(campaign)
+            except serializers.ValidationError:
+                raise ValidationError({"campaign": [_("A campaign is named by its public id (a UUID).")]}) from None
+            moments = moments.filter(campaign__public_id=campaign)
+        state = self.request.query_params.get("state")
+        if state is not None:
+            if state not in State.values:
+                raise ValidationError({"state": [_("One of: %(states)s.") % {"states": ", ".join(State.values)}]})
+            moments = moments.filter(state=state)
         return moments
 
     def get_serializer_class(self):
@@ -301,15 +336,16 @@ class SeesPlans(permissions.BasePermission):
         return request.user.has_perm("campaigns.view_moment")
 
 
-def _transition(name: str, run, *, summary: str):
-    """A workflow step as ``POST …/<name>/`` with an optional note."""
+def _transition(name: str, run, *, summary: str, out=None):
+    """A workflow step as ``POST …/<name>/`` with an optional note, answering the moment (or,
+    for a step on a whole plan, ``out=CampaignOut``: the campaign)."""
 
     class Step(APIView):
         # Who may not even see the plans is refused before any lookup (403, not 404); the step
         # itself then checks its own right (submit, approve …).
         permission_classes = [IsAuthenticated, SeesPlans]
 
-        @extend_schema(request=NoteIn, responses={200: MomentOut}, summary=summary, operation_id=name)
+        @extend_schema(request=NoteIn, responses={200: out or MomentOut}, summary=summary, operation_id=name)
         def post(self, request, public_id):
             data = NoteIn(data=request.data)
             data.is_valid(raise_exception=True)
@@ -389,19 +425,15 @@ class MediaList(generics.ListCreateAPIView):
     parser_classes = [MultiPartParser]
     queryset = MediaAsset.objects.order_by("-created_at", "-id")
 
-    @extend_schema(
-        request={"multipart/form-data": inline_serializer("MediaUpload", {"file": serializers.FileField(),
-                                                                          "title": serializers.CharField()})},
-        responses={201: MediaOut},
-    )  # fmt: skip
+    @extend_schema(request={"multipart/form-data": MediaUploadIn}, responses={201: MediaOut})
     def post(self, request):
-        upload = request.FILES.get("file")
-        if upload is None:
-            return Response({"file": ["Send the photo or video in the multipart field 'file'."]}, status=400)
+        data = MediaUploadIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
         from campaigns import images
 
         asset = services.media_asset_create(data=upload.read(images.MAX_UPLOAD_BYTES + 1), original_name=upload.name,
-                                            title=request.data.get("title", ""), by=request.user)  # fmt: skip
+                                            title=data.validated_data["title"], by=request.user)  # fmt: skip
         return Response(MediaOut(asset, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
@@ -438,13 +470,13 @@ urlpatterns = [
     path("campaigns/", CampaignList.as_view(), name="campaign-list"),
     path("campaigns/<uuid:public_id>/", CampaignDetail.as_view(), name="campaign-detail"),
     path("campaigns/<uuid:public_id>/submit/", _transition("campaign_submit", _campaign_submit,
-         summary="Submit every draft moment for review"), name="campaign-submit"),
+         summary="Submit every draft moment for review", out=CampaignOut), name="campaign-submit"),
     path("campaigns/<uuid:public_id>/approve/", _transition("campaign_approve", _campaign_decide(True),
-         summary="Approve every moment in review"), name="campaign-approve"),
+         summary="Approve every moment in review", out=CampaignOut), name="campaign-approve"),
     path("campaigns/<uuid:public_id>/reject/", _transition("campaign_reject", _campaign_decide(False),
-         summary="Send every moment in review back to draft"), name="campaign-reject"),
+         summary="Send every moment in review back to draft", out=CampaignOut), name="campaign-reject"),
     path("campaigns/<uuid:public_id>/clone/", _transition("campaign_clone", _campaign_clone,
-         summary="A draft copy a year later"), name="campaign-clone"),
+         summary="A draft copy a year later", out=CampaignOut), name="campaign-clone"),
     path("moments/", MomentList.as_view(), name="moment-list"),
     path("moments/<uuid:public_id>/", MomentDetail.as_view(), name="moment-detail"),
     path("moments/<uuid:public_id>/variants/", VariantCreate.as_view(), name="moment-variants"),

@@ -56,15 +56,18 @@ class PublishTaskList(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        tasks = PublishTask.objects.filter(associate__in=associates_for_user(user=self.request.user))
+        return PublishTask.objects.filter(associate__in=associates_for_user(user=self.request.user))
+
+    def filter_queryset(self, tasks):
+        # here, not in get_queryset: the model permissions read that before the method is known
         moment = self.request.query_params.get("moment")
-        if moment:
+        if moment is not None:
             try:
                 tasks = tasks.filter(moment__public_id=serializers.UUIDField().to_internal_value(moment))
             except serializers.ValidationError:
                 raise ValidationError({"moment": [_("A moment is named by its public id (a UUID).")]}) from None
         state = self.request.query_params.get("state")
-        if state:
+        if state is not None:
             if state not in PublishTask.State.values:
                 raise ValidationError(
                     {"state": [_("One of: %(states)s.") % {"states": ", ".join(PublishTask.State.values)}]}

@@ -36,5 +36,6 @@ if settings.WECOM_SANDBOX:
     # The local WeCom stand-in (never in production: the production settings refuse it).
     urlpatterns.append(path("wecom-sandbox/", include("wecom.sandbox.urls")))
 
+handler400 = "moments_admin.api.bad_request"
 handler404 = "moments_admin.api.not_found"
 handler500 = "moments_admin.api.server_error"

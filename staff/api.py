@@ -8,12 +8,14 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from moments_admin.api import ModelPermissions, Pagination
+from moments_admin.api import MessageOut, ModelPermissions, Pagination
 from staff.models import Associate, Contact, Customer, Department, DirectorySyncRun
 from staff.selectors import (
     associates_for_user,
@@ -81,18 +83,34 @@ class AssociateList(generics.ListAPIView):
     serializer_class = AssociateOut
     queryset = Associate.objects.none()
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("department", OpenApiTypes.INT, description="A department's WeCom id, within your scope: "
+                             "its associates and those of the departments under it."),
+            OpenApiParameter("verified", OpenApiTypes.STR, enum=["0", "1"], description="1: verified accounts only; "
+                             "0: unverified ones only."),
+        ]
+    )  # fmt: skip
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
-        associates = associates_for_user(user=self.request.user).select_related("main_department")
+        return associates_for_user(user=self.request.user).select_related("main_department")
+
+    def filter_queryset(self, associates):
+        # here, not in get_queryset: the model permissions read that before the method is known
         department = self.request.query_params.get("department")
-        if department:
-            if not department.isdigit() or len(department) > 12:
+        if department is not None:
+            if not (department.isascii() and department.isdigit()) or len(department) > 12:
                 raise ValidationError({"department": [_("A department is named by its WeCom id, a number.")]})
             found = departments_for_user(user=self.request.user).filter(wecom_id=int(department)).first()
             if found is None:
                 raise ValidationError({"department": [_("There is no such department among yours.")]})
             associates = associates.filter(departments__path__startswith=found.path).distinct()
         verified = self.request.query_params.get("verified")
-        if verified in ("0", "1"):
+        if verified is not None:
+            if verified not in ("0", "1"):
+                raise ValidationError({"verified": [_("1 for verified accounts, 0 for unverified ones.")]})
             associates = associates.filter(is_verified=verified == "1")
         return with_active_contact_count(associates).order_by("userid")
 
@@ -157,6 +175,16 @@ class SyncRunList(generics.ListCreateAPIView):
     pagination_class = Pagination
     serializer_class = SyncRunOut
     queryset = DirectorySyncRun.objects.order_by("-started_at", "-id")
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(MessageOut, description="The sync is queued: follow it in the list."),
+            409: OpenApiResponse(MessageOut, description="A sync is already running."),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
 
     def create(self, request, *args, **kwargs):
         from staff.tasks import directory_sync_task

@@ -317,6 +317,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Bodies are JSON (a form cannot carry the lists and nulls); only the media upload is multipart.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "moments_admin.api.exception_handler",
 }
@@ -327,6 +329,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The errors every operation can answer, with their bodies, in one place (moments_admin.api).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "moments_admin.api.error_responses"],
     "ENUM_NAME_OVERRIDES": {
         "HashtagKindEnum": "campaigns.models.Hashtag.Kind",
         "CallToActionKindEnum": "campaigns.models.CallToAction.Kind",
