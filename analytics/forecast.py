@@ -470,10 +470,11 @@ def _summary(cursor, planned: list[Planned]) -> Forecast:
     )
     forecast.verification = [{"associate_id": a, "customers": n} for a, n in cursor.fetchall()]
     forecast.verify_accounts = len(forecast.verification)
+    # One pass grouped by customer (a NOT EXISTS over the unindexed fc_row was quadratic on SQLite).
     cursor.execute(
-        f"""SELECT COUNT(DISTINCT customer_id) FROM fc_row lost WHERE lost.ours = 1 AND lost.outcome = {UNREACHABLE}
-            AND NOT EXISTS (SELECT 1 FROM fc_row won WHERE won.ours = 1 AND won.outcome = {DELIVERED}
-                            AND won.customer_id = lost.customer_id)"""
+        f"""SELECT COUNT(*) FROM (SELECT customer_id FROM fc_row WHERE ours = 1 GROUP BY customer_id
+            HAVING SUM(CASE WHEN outcome = {UNREACHABLE} THEN 1 ELSE 0 END) > 0
+               AND SUM(CASE WHEN outcome = {DELIVERED} THEN 1 ELSE 0 END) = 0) gain"""
     )
     forecast.verify_gain = cursor.fetchone()[0] or 0
     return forecast
