@@ -4,9 +4,11 @@
 The checks read the MP4 box structure (ISO/IEC 14496-12) by hand: the ``ftyp``
 box says it is an MP4, the movie header (``moov/mvhd``) gives the duration, the
 handlers (``trak/mdia/hdlr``) which track is the picture and the track headers
-(``trak/tkhd``) its size. The walk is iterative and bounded in depth and box
-count; a file with no video track or an absurd picture (a side under 16 px,
-beyond 4K, longer than 1:20) is refused with a sentence. Pillow does not read
+(``trak/tkhd``) its size. A fragmented MP4 (``mvex``/``moof``) is refused: its movie
+header gives no length (0 s), only the sum of all its fragments does; a movie of no length
+is damaged. The walk is iterative and bounded in depth and box count; a file with no
+video track or an absurd picture (a side under 16 px, beyond 4K, longer than 1:20) is
+refused with a sentence. Pillow does not read
 video and ffmpeg would be a system dependency for three numbers; the file itself
 is stored as uploaded (re-encoding video is out of scope), with a generated
 poster as its thumbnail.
@@ -29,7 +31,7 @@ MAX_SECONDS = 30
 MP4_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"dash", b"MSNV"}
 _CONTAINERS = {b"moov", b"trak", b"mdia"}  # the only boxes opened: the facts are in their children
 # A real MP4 nests moov/trak/mdia/hdlr four deep and has a few dozen boxes on the path we walk
-# (a fragmented one, a few thousand at the top level); anything past these is built to hurt.
+# (long files interleave a few hundred ``mdat``/``free``); anything past these is built to hurt.
 MAX_BOX_DEPTH = 8
 MAX_BOXES = 10_000
 # The picture: WeCom suggests at most 1280×720 and transcodes what it gets, so only the
@@ -41,6 +43,11 @@ MAX_ASPECT = 20
 
 class _TooComplex(ValueError):
     """Boxes nested deeper than MAX_BOX_DEPTH, or more than MAX_BOXES of them."""
+
+
+class _Fragmented(ValueError):
+    """A fragmented MP4 (``moov/mvex``, ``moof`` boxes): its movie header says nothing of the length,
+    which only the sum of every fragment's samples gives; such a file could hide minutes behind "0 s"."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,8 @@ def _movie_facts(data: bytes) -> tuple[float, list[dict]]:
                 if kind == b"trak":
                     tracks.append({})
                 children.append((body, stop, depth + 1, len(tracks) - 1 if kind == b"trak" else track))
+            elif kind in (b"mvex", b"moof"):
+                raise _Fragmented
             elif kind == b"mvhd":
                 layout, fields = (">IQ", body + 20) if data[body] == 1 else (">II", body + 12)
                 if fields + struct.calcsize(layout) > stop:
@@ -116,6 +125,8 @@ def _movie_facts(data: bytes) -> tuple[float, list[dict]]:
         stack.extend(reversed(children))  # depth first, in file order
     if seconds is None:
         raise ValueError("no movie header")
+    if seconds <= 0:
+        raise ValueError("a movie of no length")
     return seconds, tracks
 
 
@@ -175,6 +186,13 @@ def video_prepare(*, data: bytes) -> PreparedVideo:
         raise ValidationError(_("Moments take MP4 videos: this file is not one."))
     try:
         seconds, tracks = _movie_facts(data)
+    except _Fragmented:
+        raise ValidationError(
+            _(
+                "This is a fragmented (streaming) MP4, whose length cannot be read before it plays: export it "
+                'again as a regular MP4 (e.g. "Save as" or "Export" in your editor) and re-upload.'
+            )
+        ) from None
     except _TooComplex:
         raise ValidationError(
             _("The video's structure is too deep or has too many parts to be read safely: export it again.")

@@ -56,6 +56,8 @@ CORPUS = {
     "65535×1 video": (lambda: cf.mp4_for_tests(seconds=5, width=65535, height=1), "line.mp4", "65535×1"),
     "25:1 video": (lambda: clips.mp4(clips.track(b"vide", 1000, 40)), "strip.mp4", "20 times"),
     "8K video": (lambda: clips.mp4(clips.track(b"vide", 8192, 4320)), "8k.mp4", "at most 4096×2160"),
+    "fragmented mp4 that says 0 s": (clips.fragmented, "stream.mp4", "fragmented"),
+    "video of no length": (lambda: clips.mp4(clips.track(b"vide", 1280, 720), seconds=0), "zero-s.mp4", "damaged"),
     "eleven megabytes": (lambda: b"\xff\xd8\xff" + photos.noise(11 * 1024 * 1024), "big.jpg", "over 10 MB"),
 }
 

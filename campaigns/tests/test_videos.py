@@ -47,6 +47,15 @@ def nested_moov(depth: int = 2000) -> bytes:
     return FTYP + payload
 
 
+def fragmented(seconds_in_fragments: int = 600) -> bytes:
+    """A fragmented MP4 as a streaming encoder writes it: the movie header says 0 s, ``mvex`` announces
+    fragments, and each ``moof`` carries one second of samples (their sum is what it lasts)."""
+    header = box(b"mvhd", bytes(4) + struct.pack(">IIII", 0, 0, 1000, 0) + bytes(80))
+    moov = box(b"moov", header + track(b"vide", 1280, 720) + box(b"mvex", box(b"trex", bytes(24))))
+    fragment = box(b"moof", box(b"mfhd", bytes(8)) + box(b"traf", box(b"tfhd", bytes(12)))) + box(b"mdat", bytes(16))
+    return FTYP + moov + fragment * seconds_in_fragments
+
+
 def many_boxes(count: int = 10_001) -> bytes:
     """One more box than ``videos.MAX_BOXES``: a valid movie followed by 10,001 empty ``free`` boxes."""
     return mp4(track(b"vide", 1280, 720)) + box(b"free", b"") * count
@@ -66,8 +75,10 @@ def test_a_short_mp4_is_accepted_with_its_facts():
         (b"\x00\x00\x00\x18ftypqt  " + bytes(40), "not one"),
         (b"", "empty"),
         (cf.mp4_for_tests(seconds=5) + bytes(10 * 1024 * 1024), "10 MB"),
+        (fragmented(), "fragmented"),
+        (mp4(track(b"vide", 1280, 720), seconds=0), "damaged"),
     ],
-    ids=["too-long", "truncated", "quicktime", "empty", "eleven-megabytes"],
+    ids=["too-long", "truncated", "quicktime", "empty", "eleven-megabytes", "fragmented", "no-length"],
 )
 def test_bad_videos_get_a_plain_message(data, words):
     with pytest.raises(ValidationError) as caught:
