@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -23,9 +23,10 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import forecast, selectors
+from analytics import forecast, selectors, snapshots
+from analytics.models import ForecastJob
 from campaigns.models import Campaign, Moment, State, Variant
-from moments_admin.api import MessageOut, Pagination, StrictJson
+from moments_admin.api import DateTimeField, MessageOut, Pagination, StrictJson
 from staff.models import Associate
 from staff.selectors import associates_for_user, customers_for_user, directory_scope
 
@@ -47,6 +48,8 @@ ReadsCampaigns = _needs("campaigns.view_campaign")
 
 
 # --- the forecast --------------------------------------------------------------------------------
+# Never computed in a request (issue #19): a campaign's forecast is its last snapshot, recomputed in the
+# background when the plan changes or when asked (``analytics.snapshots``); chosen moments are a job too.
 class MomentRefOut(serializers.Serializer):
     public_id = serializers.UUIDField()
     title = serializers.CharField()
@@ -54,8 +57,8 @@ class MomentRefOut(serializers.Serializer):
 
 
 class VariantDayOut(serializers.Serializer):
-    variant = serializers.UUIDField()
-    moment = MomentRefOut()
+    variant = serializers.UUIDField(allow_null=True, help_text="Null: deleted since the forecast.")
+    moment = MomentRefOut(allow_null=True, help_text="Null: deleted since the forecast.")
     day = serializers.DateField()
     associates = serializers.IntegerField()
     audience = serializers.IntegerField(help_text="Distinct customers in the audience.")
@@ -69,19 +72,21 @@ class VariantDayOut(serializers.Serializer):
 
 
 class CollidedWithOut(serializers.Serializer):
-    """Another planned moment, or ``{"personal_posts": true}``: the associates' own posts."""
+    """Another planned moment, ``{"personal_posts": true}`` (the associates' own posts), or
+    ``{"deleted": true}`` (a moment deleted since the forecast)."""
 
     public_id = serializers.UUIDField(required=False)
     title = serializers.CharField(required=False)
     campaign = serializers.CharField(required=False)
     personal_posts = serializers.BooleanField(required=False)
+    deleted = serializers.BooleanField(required=False)
 
 
 # "with" is a Python keyword: the field is declared by name.
 CollisionOut = type("CollisionOut", (serializers.Serializer,), {
     "__module__": __name__,
     "__doc__": "Customers of ``variant`` hidden by the feed cap on ``day`` because ``with`` took their slots first.",
-    "variant": serializers.CharField(),
+    "variant": serializers.CharField(help_text="The variant's public id; empty: deleted since the forecast."),
     "day": serializers.DateField(),
     "with": CollidedWithOut(),
     "planned": serializers.BooleanField(help_text="A planned moment (else a delivery already in the feeds)."),
@@ -120,11 +125,39 @@ class ForecastOut(serializers.Serializer):
     collisions = CollisionOut(many=True)
     cap_loss_by_associate_day = CapLossOut(many=True, help_text="The worst first.")
     verification = VerificationOut(many=True)
-    computed_at = serializers.DateTimeField()
+    computed_at = DateTimeField(help_text="When the plan was read for this forecast.")
 
 
-def _forecast_out(result: forecast.Forecast) -> dict:
-    """The forecast with our public ids and titles (two queries, whatever its size)."""
+class JobOut(serializers.Serializer):
+    """A forecast asked for, and how far it got."""
+
+    public_id = serializers.UUIDField(help_text="Follow it at /api/analytics/forecast/jobs/<public_id>/.")
+    campaign = serializers.UUIDField(allow_null=True, help_text="A campaign's recomputation; null: chosen moments.")
+    state = serializers.ChoiceField(choices=ForecastJob.State.choices)
+    text = serializers.CharField(help_text="The state in a sentence (empty when done).")
+    requested_at = DateTimeField(allow_null=True)
+    due_at = DateTimeField(allow_null=True, help_text="Debounced: a plan change waits for the next one.")
+    started_at = DateTimeField(allow_null=True)
+    finished_at = DateTimeField(allow_null=True)
+    stage = serializers.CharField(help_text="plan, campaign or moments; empty before it starts.")
+    steps_done = serializers.IntegerField()
+    steps_total = serializers.IntegerField()
+    elapsed_seconds = serializers.IntegerField(allow_null=True, help_text="While running.")
+    error = serializers.CharField(help_text="Why the last run failed; empty if it did not.")
+    forecast = ForecastOut(allow_null=True, help_text="Chosen moments, once done; a campaign's is its snapshot.")
+
+
+class SnapshotOut(ForecastOut):
+    """A campaign's last forecast snapshot, whether the plan changed since, and its recomputation."""
+
+    stale = serializers.BooleanField(help_text="The plan changed since this forecast (it is being recomputed).")
+    changes = serializers.ListField(child=serializers.CharField(), help_text="What changed since, in sentences.")
+    job = JobOut(allow_null=True, help_text="The campaign's recomputation (null: never asked for).")
+
+
+def _forecast_out(result: forecast.Forecast, *, computed_at) -> dict:
+    """The forecast with our public ids and titles (three queries, whatever its size). A moment or variant
+    deleted since the forecast is null."""
     moment_ids = {v.moment_id for v in result.variants} | {c.moment_id for c in result.collisions if c.moment_id}
     moments = {m.pk: m for m in Moment.objects.filter(pk__in=moment_ids).select_related("campaign")}
     variants = dict(Variant.objects.filter(pk__in={v.variant_id for v in result.variants})
@@ -133,10 +166,13 @@ def _forecast_out(result: forecast.Forecast) -> dict:
     userids = dict(Associate.objects.filter(pk__in=associate_ids).values_list("pk", "userid"))
 
     def moment(pk):
-        if pk is None:
+        found = moments.get(pk)
+        if found is None:
             return None
-        found = moments[pk]
         return {"public_id": str(found.public_id), "title": found.title, "campaign": found.campaign.name}
+
+    def variant(pk):
+        return str(variants[pk]) if pk in variants else None
 
     return {
         "reach": result.reach,
@@ -151,16 +187,16 @@ def _forecast_out(result: forecast.Forecast) -> dict:
         "variants": [
             {
                 **{k: value for k, value in asdict(v).items() if k not in ("variant_id", "moment_id")},
-                "variant": str(variants[v.variant_id]),
+                "variant": variant(v.variant_id),
                 "moment": moment(v.moment_id),
             }
             for v in result.variants
         ],  # fmt: skip
         "collisions": [
             {
-                "variant": str(variants.get(c.variant_id, "")),
+                "variant": variant(c.variant_id) or "",
                 "day": c.day,
-                "with": moment(c.moment_id) or {"personal_posts": True},
+                "with": ({"personal_posts": True} if c.moment_id is None else moment(c.moment_id) or {"deleted": True}),
                 "planned": c.planned,
                 "customers": c.customers,
                 "associates": c.associates,
@@ -174,21 +210,69 @@ def _forecast_out(result: forecast.Forecast) -> dict:
         "verification": [
             {"associate": userids.get(r["associate_id"]), "customers": r["customers"]} for r in result.verification
         ],  # fmt: skip
-        "computed_at": timezone.now(),
+        "computed_at": computed_at,
     }
 
 
-def _forecast_answer(result: forecast.Forecast) -> Response:
-    return Response(ForecastOut(_forecast_out(result)).data)
+def _job_out(job: ForecastJob, campaign: Campaign | None = None) -> dict:
+    progress = snapshots.job_progress(job)
+    answer = None
+    if job.campaign_id is None and job.state == ForecastJob.State.DONE and job.result is not None:
+        answer = _forecast_out(snapshots.forecast_from_json(job.result), computed_at=job.started_at)
+    return {
+        "public_id": job.public_id, "campaign": campaign.public_id if campaign else (
+            job.campaign.public_id if job.campaign_id else None),
+        "state": job.state, "text": progress["text"], "requested_at": job.requested_at, "due_at": job.due_at,
+        "started_at": job.started_at, "finished_at": job.finished_at, "stage": job.stage,
+        "steps_done": job.steps_done, "steps_total": job.steps_total,
+        "elapsed_seconds": progress["elapsed_seconds"], "error": job.error, "forecast": answer,
+    }  # fmt: skip
+
+
+def _job_answer(job: ForecastJob, *, code=status.HTTP_200_OK, campaign=None) -> Response:
+    url = reverse("analytics-api:forecast-job", args=[job.public_id])
+    return Response(JobOut(_job_out(job, campaign)).data, status=code, headers={"Location": url})
 
 
 class CampaignForecast(APIView):
     permission_classes = [IsAuthenticated, ReadsCampaigns]
 
-    @extend_schema(responses={200: ForecastOut}, summary="Reach forecast of a campaign")
+    @extend_schema(
+        responses={200: SnapshotOut, 404: OpenApiResponse(MessageOut, description=(
+            "No such campaign, or no forecast of it yet: ask for one (POST …/job/)."))},
+        summary="A campaign's last reach forecast (recomputed in the background when its plan changes)",
+    )  # fmt: skip
     def get(self, request, public_id):
         campaign = get_object_or_404(Campaign, public_id=public_id)
-        return _forecast_answer(forecast.forecast_campaign(campaign))
+        status_ = snapshots.campaign_status(campaign.pk)
+        if status_.forecast is None:
+            return Response({"detail": _("No forecast of this campaign yet: ask for one (POST …/job/).")},
+                            status=status.HTTP_404_NOT_FOUND)  # fmt: skip
+        return Response(SnapshotOut({
+            **_forecast_out(status_.forecast, computed_at=status_.computed_at), "stale": status_.stale,
+            "changes": status_.changes, "job": _job_out(status_.job, campaign) if status_.job else None,
+        }).data)  # fmt: skip
+
+
+class CampaignForecastJob(APIView):
+    permission_classes = [IsAuthenticated, ReadsCampaigns]
+
+    @extend_schema(
+        responses={200: JobOut, 404: OpenApiResponse(MessageOut, description=(
+            "No such campaign, or no recomputation of it asked for yet."))},
+        summary="Follow the recomputation of a campaign's forecast",
+    )  # fmt: skip
+    def get(self, request, public_id):
+        campaign = get_object_or_404(Campaign, public_id=public_id)
+        job = get_object_or_404(ForecastJob, campaign=campaign)
+        return _job_answer(job, campaign=campaign)
+
+    @extend_schema(request=None, responses={202: JobOut},
+                   summary="Recompute a campaign's forecast now (in the background; one run at a time)")  # fmt: skip
+    def post(self, request, public_id):
+        campaign = get_object_or_404(Campaign, public_id=public_id)
+        job = snapshots.request(campaign.pk, forced=True, by=request.user, delay=0)
+        return _job_answer(job, code=status.HTTP_202_ACCEPTED, campaign=campaign)
 
 
 class MomentsIn(StrictJson, serializers.Serializer):
@@ -196,15 +280,31 @@ class MomentsIn(StrictJson, serializers.Serializer):
         slug_field="public_id", many=True, queryset=Moment.objects.exclude(state=State.CANCELLED), allow_empty=False
     )
 
+    def validate_moments(self, moments):
+        if len(moments) > snapshots.MAX_CHOSEN_MOMENTS:
+            raise ValidationError(_("Choose at most %(count)s moments.") % {"count": snapshots.MAX_CHOSEN_MOMENTS})
+        return moments
+
 
 class MomentsForecast(APIView):
     permission_classes = [IsAuthenticated, ReadsCampaigns]
 
-    @extend_schema(request=MomentsIn, responses={200: ForecastOut}, summary="Reach forecast of moments")
+    @extend_schema(request=MomentsIn, responses={202: JobOut},
+                   summary="Forecast chosen moments together (in the background: follow the job)")  # fmt: skip
     def post(self, request):
         data = MomentsIn(data=request.data)
         data.is_valid(raise_exception=True)
-        return _forecast_answer(forecast.forecast_moments(data.validated_data["moments"]))
+        job = snapshots.moments_request(moments=data.validated_data["moments"], by=request.user)
+        return _job_answer(job, code=status.HTTP_202_ACCEPTED)
+
+
+class ForecastJobDetail(APIView):
+    permission_classes = [IsAuthenticated, ReadsCampaigns]
+
+    @extend_schema(responses={200: JobOut}, summary="Follow a forecast asked for (its answer once done)")
+    def get(self, request, public_id):
+        job = get_object_or_404(ForecastJob.objects.select_related("campaign"), public_id=public_id)
+        return _job_answer(job)
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -402,6 +502,12 @@ class CustomerTimeline(ListAPIView):
 urlpatterns = [
     path("analytics/forecast/", MomentsForecast.as_view(), name="forecast-moments"),
     path("analytics/forecast/campaigns/<uuid:public_id>/", CampaignForecast.as_view(), name="forecast-campaign"),
+    path(
+        "analytics/forecast/campaigns/<uuid:public_id>/job/",
+        CampaignForecastJob.as_view(),
+        name="forecast-campaign-job",
+    ),
+    path("analytics/forecast/jobs/<uuid:public_id>/", ForecastJobDetail.as_view(), name="forecast-job"),
     path("analytics/campaigns/<uuid:public_id>/reach/", CampaignReach.as_view(), name="campaign-reach"),
     path("analytics/campaigns/<uuid:public_id>/sync/", CampaignSync.as_view(), name="campaign-sync"),
     path("analytics/associates/<str:userid>/reach/", AssociateReach.as_view(), name="associate-reach"),

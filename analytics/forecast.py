@@ -30,7 +30,7 @@ the database, never in a Python loop over contacts.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from django.db import connection, transaction
 
@@ -346,8 +346,9 @@ def forecast_campaign(campaign) -> Forecast:
     return forecast_moments(list(campaign.moments.exclude(state=State.CANCELLED)))
 
 
-def forecast_snapshot_create(*, campaign, now=None) -> ForecastSnapshot:
-    """Forecast ``campaign`` and keep the result: its totals and, per (associate, day), the
+def forecast_snapshot_create(*, campaign, now=None, **stored) -> ForecastSnapshot:
+    """Forecast ``campaign`` and keep the result (the whole forecast as JSON, and ``stored``: the plan it
+    read, ``analytics.snapshots``): its totals and, per (associate, day), the
     planned deliveries and losses (one INSERT … SELECT from the decisions), which is what
     the dashboards compare with the actual results, in any manager's scope."""
     from django.utils import timezone
@@ -358,6 +359,7 @@ def forecast_snapshot_create(*, campaign, now=None) -> ForecastSnapshot:
             campaign=campaign, computed_at=now or timezone.now(), reach=forecast.reach, contacts=forecast.contacts,
             deliveries=forecast.deliveries, cap_loss=forecast.cap_loss,
             verification_loss=forecast.verification_loss, monthly_cap_loss=forecast.monthly_cap_loss,
+            forecast=asdict(forecast), **stored,
         )  # fmt: skip
         cursor.execute(
             f"""INSERT INTO {_table(ForecastAssociateDay)}

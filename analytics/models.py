@@ -3,10 +3,12 @@ as seen by results sync, and who had which moment in their feed on which local d
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -311,11 +313,16 @@ class DepartmentReach(models.Model):
 
 class ForecastSnapshot(models.Model):
     """The reach forecast of a campaign as computed at ``computed_at`` (the forecast of a
-    large brand takes minutes, so the dashboards compare the actual results with the last
-    snapshot rather than forecasting on each page view)."""
+    large brand takes minutes, so the dashboards and the admin's campaign page show the last
+    snapshot rather than forecasting on each page view; ``analytics.snapshots``)."""
 
     campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
-    computed_at = models.DateTimeField(_("computed at"))
+    computed_at = models.DateTimeField(_("computed at"))  # when the plan was read
+    # The whole forecast (``analytics.forecast.Forecast`` as plain data: per variant × day, collisions, the
+    # accounts to verify), what the panel and the API show; and the plan it forecast, to tell what changed since.
+    forecast = models.JSONField(_("forecast"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    plan = models.JSONField(_("plan as read"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    plan_digest = models.CharField(_("plan digest"), max_length=64, blank=True)
     reach = models.PositiveIntegerField(_("customers reached"), default=0)
     contacts = models.PositiveIntegerField(_("customers among the associates' contacts"), default=0)
     deliveries = models.PositiveIntegerField(_("deliveries"), default=0)
@@ -353,3 +360,61 @@ class ForecastAssociateDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.snapshot_id}: {self.associate_id} {self.day}"
+
+
+class MomentForecast(models.Model):
+    """The reach forecast of one moment alone, next to the other approved and scheduled moments
+    (the moment's admin page), computed with its campaign's snapshot from the same plan."""
+
+    moment = models.OneToOneField(Moment, on_delete=models.CASCADE, related_name="+")
+    computed_at = models.DateTimeField(_("computed at"))
+    forecast = models.JSONField(_("forecast"), encoder=DjangoJSONEncoder)
+    plan_digest = models.CharField(_("plan digest"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("moment forecast")
+        verbose_name_plural = _("moment forecasts")
+
+    def __str__(self) -> str:
+        return f"{self.moment_id} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class ForecastJob(models.Model):
+    """A forecast asked for and followed (``analytics.snapshots``): a campaign's recomputation
+    (one row per campaign, reused: one run at a time), or the forecast of a chosen set of
+    moments (``moments``, its answer in ``result``)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    campaign = models.OneToOneField(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    moments = models.JSONField(_("moments"), default=list, blank=True)  # ids, for a forecast of chosen moments
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.QUEUED)
+    forced = models.BooleanField(_("asked for"), default=False)  # else only if the plan changed
+    queued_at = models.DateTimeField(_("first asked at"), null=True, blank=True)  # since the last run
+    requested_at = models.DateTimeField(_("last asked at"), null=True, blank=True)
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)  # debounced
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    stage = models.CharField(_("stage"), max_length=16, blank=True)
+    steps_done = models.PositiveIntegerField(_("steps done"), default=0)
+    steps_total = models.PositiveIntegerField(_("steps"), default=0)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    result = models.JSONField(_("result"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("forecast job")
+        verbose_name_plural = _("forecast jobs")
+        indexes = [models.Index(fields=["state", "due_at"], name="forecast_job_due")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id or 'moments'} {self.state}"

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db.models import Max
 from django.utils import timezone
 
-from analytics import forecast, rollups, sync
+from analytics import rollups, snapshots, sync
 from analytics.models import ForecastSnapshot
 from wecom.client import client_from_settings
 from wecom.errors import TransientError
@@ -100,11 +100,20 @@ def forecast_snapshots_task(campaign_id: int | None = None) -> dict:
                  if pk not in computed or computed[pk] < max(changed, too_old)]  # fmt: skip
         campaigns = list(Campaign.objects.filter(pk__in=stale[:FORECAST_BATCH]).order_by("pk"))
     done = []
-    # One run at a time: a large brand's forecast takes minutes, longer than beat's interval.
+    # One sweep at a time: a large brand's forecast takes seconds to minutes, longer than beat's interval.
+    # Each campaign's run claims its job (analytics.snapshots): one at a time per campaign, a run already
+    # under way for a plan change is not doubled.
     with _alone(FORECAST_LOCK) as got:
         if not got:
             return {"skipped": "already running"}
+        lost = snapshots.sweep() if campaign_id is None else {}
         for campaign in campaigns:
-            forecast.forecast_snapshot_create(campaign=campaign)
-            done.append(campaign.pk)
-    return {"forecast snapshots": done}
+            if "forecast" in snapshots.recompute(campaign.pk):
+                done.append(campaign.pk)
+    return {"forecast snapshots": done, **lost}
+
+
+@shared_task(soft_time_limit=30 * 60, time_limit=31 * 60)
+def forecast_job_task(job_id: int) -> dict:
+    """A forecast asked for (a plan change, a button, the API): ``analytics.snapshots.job_run``."""
+    return snapshots.job_run(job_id)

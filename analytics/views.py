@@ -204,9 +204,9 @@ def forecast_refresh(request: HttpRequest, public_id) -> HttpResponse:
     if not request.user.is_authenticated or not request.user.has_perm("campaigns.view_campaign"):
         raise PermissionDenied
     campaign = dashboards.campaign_get_for_user(user=request.user, public_id=public_id)
-    from analytics.tasks import forecast_snapshots_task
+    from analytics import snapshots
 
-    forecast_snapshots_task.delay(campaign.pk)
+    snapshots.request(campaign.pk, forced=True, by=request.user, delay=0)
     return redirect(reverse("dashboards:forecast", args=[campaign.public_id]) + "?refreshing=1")
 
 

@@ -258,6 +258,9 @@ def campaign_state_refresh(campaign: Campaign) -> str:
         state = State.CANCELLED
     Campaign.objects.filter(pk=campaign.pk).update(state=state)
     campaign.state = state
+    from analytics import snapshots  # (analytics imports campaigns)
+
+    snapshots.plan_changed(campaign.pk)  # every workflow step ends here: the forecast follows (debounced)
     return state
 
 
@@ -368,6 +371,9 @@ def moment_edited(*, moment: Moment, by) -> None:
     edit after submission or approval sends the moment back to draft."""
     moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
     Moment.objects.filter(pk=moment.pk).update(edited_by=by)
+    from analytics import snapshots  # (analytics imports campaigns)
+
+    snapshots.plan_changed(moment.campaign_id)  # a draft's edit: the forecast follows (debounced)
     moment.edited_by = by
     versions.contributors_add(moment_ids=[moment.pk], user=by)
     if moment.state in EDITABLE_AGAIN:

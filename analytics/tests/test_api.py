@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from analytics import rollups
-from analytics.models import Delivery, Post
+from analytics import rollups, snapshots
+from analytics.models import Delivery, ForecastJob, Post
 from analytics.tests import worlds
 from analytics.tests.worlds import DAY, NEXT
 from staff.roles import MANAGER, MARKETING_ADMIN
@@ -117,14 +117,22 @@ def test_reading_reach_needs_a_role(results):
 
 
 def test_the_forecast_of_a_campaign_and_of_chosen_moments(results):
+    """Both are read from what the background computed (``analytics.snapshots``), never in the request."""
     campaign = results["campaign"]
-    body = results["admin"].get(f"{BASE}/forecast/campaigns/{campaign.public_id}/").json()
+    url = f"{BASE}/forecast/campaigns/{campaign.public_id}/"
+    assert results["admin"].get(url).status_code == 404  # no forecast yet: ask for one
+    snapshots.recompute(campaign.pk)  # what the worker does
+    body = results["admin"].get(url).json()
     assert len(body["variants"]) == 2 and {v["moment"]["title"] for v in body["variants"]} == {
         m.title for m in results["moments"]}  # fmt: skip
     assert body["verify"]["accounts"] == 1  # Lily, unverified, loses Cai
     assert body["verification"] == [{"associate": results["lily"].userid, "customers": 1}]
+    assert body["stale"] is False and body["changes"] == [] and body["job"]["state"] == "done"
     one = results["admin"].post(f"{BASE}/forecast/", {"moments": [str(results["moments"][0].public_id)]}, format="json")
-    assert one.status_code == 200 and len(one.json()["variants"]) == 1
+    assert one.status_code == 202 and one.json()["state"] == "queued" and one.json()["forecast"] is None
+    snapshots.job_run(ForecastJob.objects.get(public_id=one.json()["public_id"]).pk)  # the worker
+    done = results["admin"].get(one["Location"]).json()
+    assert done["state"] == "done" and len(done["forecast"]["variants"]) == 1
     for bad in ({"moments": []}, {"moments": ["00000000-0000-0000-0000-000000000000"]}, {}):
         response = results["admin"].post(f"{BASE}/forecast/", bad, format="json")
         assert response.status_code == 400 and "moments" in response.json()

@@ -1,9 +1,11 @@
 """The "Reach forecast" panel on the campaign and moment change pages (DESIGN.md §4, §5.2).
 
-``analytics.forecast`` decides everything; this module only names what it returns, in a
-bounded number of queries whatever the plan's size (one for the variants, one for the
-moments and their campaigns, one for the associates, at most one for the user's directory
-scope), and turns it into plain sentences and rows for ``admin/campaigns/forecast_panel.html``.
+The forecast is never computed here (issue #19): the panel shows the last snapshot
+(``analytics.snapshots``: as of when, stale or not, what changed since, the recomputation under way and a
+button to ask for one). It names what the snapshot holds in a bounded number of queries whatever the
+plan's or the brand's size (the snapshot, its job and the plan now: five; one for the variants, one for the
+moments and their campaigns, one for the associates, at most one for the user's directory scope), and
+turns it into plain sentences and rows for ``admin/campaigns/forecast_panel.html``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext, ngettext
 
-from analytics.forecast import Forecast, forecast_campaign, forecast_moments
+from analytics import snapshots
+from analytics.forecast import Forecast
 from campaigns.models import Campaign, Moment, State, Variant
 from staff import selectors as staff_selectors
 from staff.models import Associate
@@ -62,10 +65,18 @@ class CollisionRow:
 @dataclass
 class Panel:
     title: str
-    computed_at: dt.datetime
+    computed_at: dt.datetime | None  # the snapshot's (None: no forecast yet)
     basis: str  # what the forecast counts besides this plan
     forecast: Forecast
     empty: str = ""  # a plain sentence when there is nothing to forecast
+    figures: bool = True  # the headline figures are known (a snapshot, or nothing to forecast)
+    stale: bool = False
+    changes: list[str] = field(default_factory=list)  # what changed since the snapshot
+    changes_more: str = ""
+    changed_at: dt.datetime | None = None
+    progress: dict = field(default_factory=dict)  # snapshots.job_progress
+    status_url: str = ""  # the JSON the page polls while a recomputation is queued or running
+    recompute_url: str = ""  # POST: recompute now (empty: not the user's to ask)
     show_moment: bool = True  # the campaign page names each row's moment
     rows: list[Row] = field(default_factory=list)
     collisions: list[CollisionRow] = field(default_factory=list)
@@ -84,27 +95,35 @@ def _n(value: int) -> str:
 
 
 def campaign_panel(*, campaign: Campaign, user, admin_site) -> Panel:
-    """The forecast of every moment of ``campaign`` but the cancelled ones."""
-    result = forecast_campaign(campaign)
-    panel = _panel(result, user=user, admin_site=admin_site, campaign_id=campaign.pk, show_moment=True)
+    """The last forecast of every moment of ``campaign`` but the cancelled ones."""
+    status = snapshots.campaign_status(campaign.pk)
+    nothing = not status.plan.live_moment_ids()
+    panel = _panel(status.forecast or Forecast(), user=user, admin_site=admin_site, campaign_id=campaign.pk,
+                   show_moment=True)  # fmt: skip
     panel.basis = gettext(
         "Every moment of this campaign except cancelled ones is planned, together with other campaigns' approved "
         "and scheduled moments on the same days and the deliveries already in the associates' feeds (their "
         "personal posts included)."
     )
-    if not result.variants and not campaign.moments.exclude(state=State.CANCELLED).exists():
+    if nothing:
         panel.empty = gettext("This campaign has no moments yet: add one to see how many customers it will reach.")
+    _status(panel, status, campaign_id=campaign.pk, user=user, admin_site=admin_site, nothing=nothing)
     return panel
 
 
 def moment_panel(*, moment: Moment, user, admin_site) -> Panel:
-    """The forecast of ``moment`` alone, next to the other moments already approved or scheduled."""
+    """The last forecast of ``moment`` alone, next to the other moments already approved or scheduled."""
     if moment.state == State.CANCELLED:
         panel = _panel(Forecast(), user=user, admin_site=admin_site, campaign_id=moment.campaign_id, show_moment=False)
         panel.empty = gettext("This moment is cancelled: it will not reach anyone.")
     else:
-        result = forecast_moments([moment])
-        panel = _panel(result, user=user, admin_site=admin_site, campaign_id=moment.campaign_id, show_moment=False)
+        status = snapshots.moment_status(moment)
+        nothing = not any(v[1] == moment.pk for v in status.plan.variants)
+        panel = _panel(status.forecast or Forecast(), user=user, admin_site=admin_site,
+                       campaign_id=moment.campaign_id, show_moment=False)  # fmt: skip
+        if nothing:
+            panel.empty = gettext("No variants yet: add one with its audience to see the forecast.")
+        _status(panel, status, campaign_id=moment.campaign_id, user=user, admin_site=admin_site, nothing=nothing)
     panel.basis = gettext(
         "This moment is planned together with the other approved and scheduled moments on the same day (of any "
         "campaign; drafts are not counted) and the deliveries already in the associates' feeds (their personal "
@@ -113,8 +132,31 @@ def moment_panel(*, moment: Moment, user, admin_site) -> Panel:
     return panel
 
 
+def _status(panel: Panel, status: snapshots.Status, *, campaign_id: int, user, admin_site, nothing: bool) -> None:
+    """The snapshot's time, staleness and recomputation on the panel."""
+    panel.computed_at = timezone.localtime(status.computed_at) if status.computed_at else None
+    panel.figures = status.forecast is not None or nothing
+    if status.forecast is None and not nothing:
+        panel.empty = ""  # no figures yet: the status says why
+        panel.rows, panel.collisions, panel.worst_days, panel.verify = [], [], [], []
+        panel.verify_sentence = panel.verify_more = ""
+    panel.stale = status.stale and not nothing
+    panel.changes = status.changes[: snapshots.SHOWN_CHANGES]
+    more = len(status.changes) - snapshots.SHOWN_CHANGES
+    if more > 0:
+        panel.changes_more = ngettext("… and %(count)s more change.", "… and %(count)s more changes.", more) % {
+            "count": _n(more)
+        }
+    panel.changed_at = timezone.localtime(status.changed_at) if status.changed_at else None
+    panel.progress = status.progress
+    site = admin_site.name
+    panel.status_url = reverse(f"{site}:campaigns_campaign_forecast_status", args=[campaign_id])
+    if user.has_perm("campaigns.view_campaign") or user.has_perm("campaigns.change_campaign"):
+        panel.recompute_url = reverse(f"{site}:campaigns_campaign_forecast_recompute", args=[campaign_id])
+
+
 def _panel(result: Forecast, *, user, admin_site, campaign_id: int, show_moment: bool) -> Panel:
-    panel = Panel(title=gettext("Reach forecast"), computed_at=timezone.localtime(), basis="", forecast=result,
+    panel = Panel(title=gettext("Reach forecast"), computed_at=None, basis="", forecast=result,
                   show_moment=show_moment)  # fmt: skip
     if not result.variants:
         panel.empty = gettext("No variants yet: add one with its audience to see the forecast.")

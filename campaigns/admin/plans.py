@@ -7,18 +7,20 @@ import datetime as dt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.decorators import action
 
+from analytics.models import ForecastJob
 from campaigns import rules, selectors, services
 from campaigns.admin import channels, forecast_panel
 from campaigns.admin import warnings as drafting_warnings
@@ -92,10 +94,48 @@ class CampaignAdmin(ModelAdmin):
         return super().get_queryset(request).select_related("owner").annotate(moment_total=Count("moments"))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if change and obj is not None and obj.pk:  # computed when the page is viewed, never on the add page
+        if change and obj is not None and obj.pk:  # the last snapshot (never computed here), not on the add page
             context["reach_forecast"] = forecast_panel.campaign_panel(campaign=obj, user=request.user,
                                                                       admin_site=self.admin_site)  # fmt: skip
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/forecast/status/", view(self.forecast_status),
+                 name="campaigns_campaign_forecast_status"),
+            path("<path:object_id>/forecast/recompute/", view(self.forecast_recompute),
+                 name="campaigns_campaign_forecast_recompute"),
+        ] + super().get_urls()  # fmt: skip
+
+    def _viewable(self, request, object_id) -> Campaign:
+        campaign = self._get(request, object_id)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        return campaign
+
+    def forecast_status(self, request, object_id):
+        """The forecast's recomputation as JSON, for the panel's poll (static/campaigns/forecast-progress.js)."""
+        from analytics import snapshots
+
+        campaign = self._viewable(request, object_id)
+        job = ForecastJob.objects.filter(campaign=campaign).first()
+        return JsonResponse(snapshots.job_progress(job))
+
+    def forecast_recompute(self, request, object_id):
+        """POST: recompute the campaign's forecast now (the directory and other campaigns change too)."""
+        from analytics import snapshots
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        campaign = self._viewable(request, object_id)
+        snapshots.request(campaign.pk, forced=True, by=request.user, delay=0)
+        messages.success(request, gettext("The forecast is being recomputed: the panel shows its progress."))
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                               require_https=request.is_secure()):  # fmt: skip
+            back = reverse(f"{self.admin_site.name}:campaigns_campaign_change", args=[campaign.pk])
+        return HttpResponseRedirect(back + "#reach-forecast")
 
     @admin.display(description=_("moments"), ordering="moment_total")
     def moment_count(self, obj):
@@ -240,8 +280,8 @@ class MomentAdmin(ModelAdmin):
     change_form_outer_after_template = "admin/campaigns/forecast_panel.html"
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if change and obj is not None and obj.pk:  # computed when the page is viewed, never on the add page
-            # A refused form leaves its unsaved values on obj: forecast what is saved.
+        if change and obj is not None and obj.pk:  # the last snapshot (never computed here), not on the add page
+            # A refused form leaves its unsaved values on obj: show the forecast of what is saved.
             saved = obj if request.method == "GET" else Moment.objects.get(pk=obj.pk)
             context["reach_forecast"] = forecast_panel.moment_panel(moment=saved, user=request.user,
                                                                     admin_site=self.admin_site)  # fmt: skip

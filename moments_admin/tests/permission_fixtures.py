@@ -26,7 +26,7 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 from rest_framework.authtoken.models import Token, TokenProxy
 
 from analytics import forecast, rollups, sync
-from analytics.models import PlatformRules, Post
+from analytics.models import ForecastJob, PlatformRules, Post
 from campaigns import dispatch, links
 from campaigns.models import (
     Approval,
@@ -268,6 +268,7 @@ def world_build() -> World:
     rollups.rollups_refresh()
     forecast.forecast_snapshot_create(campaign=campaign_a)
     forecast.forecast_snapshot_create(campaign=campaign_shared)
+    ForecastJob.objects.create(campaign=campaign_a, state=ForecastJob.State.DONE)  # its recomputation, followed
 
     # --- operations ---------------------------------------------------------------------------------
     rules = PlatformRules.objects.order_by("effective_from").first() or PlatformRules.objects.create(

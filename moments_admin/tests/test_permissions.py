@@ -189,6 +189,12 @@ def regions(marker_a: str, marker_b: str) -> dict:
     }
 
 
+def _forecast_job(w: World):
+    from analytics.models import ForecastJob
+
+    return ForecastJob.objects.get(campaign=w.campaign_a).public_id
+
+
 def rev(name: str, *args: Callable[[World], object], query: str = "") -> Url:
     """The URL of ``name`` with arguments read from the world."""
 
@@ -342,6 +348,12 @@ ROWS: list[Row] = [
     Row("analytics-api:forecast-moments", "POST", rev("analytics-api:forecast-moments"),
         E(401, 401, 403, 403, 400, 400), data={}),
     Row("analytics-api:forecast-campaign", "GET", rev("analytics-api:forecast-campaign", CAMPAIGN_A), API_READ),
+    # The forecast's recomputation: planners follow it and ask for it (it reads the plan).
+    Row("analytics-api:forecast-campaign-job", "GET", rev("analytics-api:forecast-campaign-job", CAMPAIGN_A),
+        API_READ),
+    Row("analytics-api:forecast-campaign-job", "POST", rev("analytics-api:forecast-campaign-job", CAMPAIGN_A),
+        E(401, 401, 403, 403, 202, 202), data={}),
+    Row("analytics-api:forecast-job", "GET", rev("analytics-api:forecast-job", _forecast_job), API_READ),
     Row("analytics-api:campaign-reach", "GET", rev("analytics-api:campaign-reach", CAMPAIGN_A), SCOPED_A),
     Row("analytics-api:campaign-reach", "GET", rev("analytics-api:campaign-reach", CAMPAIGN_SHARED), SCOPED,
         case="shared"),
@@ -574,6 +586,12 @@ def _admin_site_rows() -> list[Row]:
         Row(f"{campaign}_download_channel_codes", "GET", rev(f"{campaign}_download_channel_codes",
             A("campaign_a.pk")), PLANNERS),
         Row(f"{moment}_calendar", "GET", rev(f"{moment}_calendar"), PLANNERS),
+        # The forecast panel's poll and its "Recompute now" (POST only): whoever sees the plan.
+        Row(f"{campaign}_forecast_status", "GET", rev(f"{campaign}_forecast_status", A("campaign_a.pk")), PLANNERS),
+        Row(f"{campaign}_forecast_recompute", "POST", rev(f"{campaign}_forecast_recompute", A("campaign_a.pk")),
+            E(302, 302, 403, 403, 302, 302), data={}, json=False),
+        Row(f"{campaign}_forecast_recompute", "GET", rev(f"{campaign}_forecast_recompute", A("campaign_a.pk")),
+            E(302, 302, 405, 405, 405, 405)),
         Row(f"{moment}_submit", "GET", rev(f"{moment}_submit", A("draft_a.pk")), MARKETING_ONLY),
         Row(f"{moment}_submit", "POST", rev(f"{moment}_submit", A("draft_a.pk")), MARKETING_DONE, data={},
             json=False),
