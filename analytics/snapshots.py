@@ -265,7 +265,7 @@ def _claim(job_id: int, *, forced: bool) -> tuple[ForecastJob | None, str]:
     """Take the job for this run (under its row lock: one run at a time per campaign), or say why not."""
     now = timezone.now()
     with transaction.atomic():
-        job = ForecastJob.objects.select_for_update().select_related("campaign").filter(pk=job_id).first()
+        job = ForecastJob.objects.select_for_update(of=("self",)).select_related("campaign").filter(pk=job_id).first()
         if job is None:
             return None, "gone"
         if _running(job, now):

@@ -351,3 +351,97 @@ def test_the_moment_panel_does_not_grow_in_queries_with_variants(shop, busy_day)
     panel, many = panel_queries()
     assert len(panel.rows) == 4 and len(many) == len(few)
     assert not any(_forecast_statement(q) for q in few + many)
+
+
+# --- never inside a request (issue #19) --------------------------------------------------------------
+def _refuse_to_forecast(monkeypatch) -> None:
+    """Every entry to the forecast raises: a page that forecasts fails."""
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the forecast was computed inside a request")
+
+    for name in ("forecast_campaign", "forecast_moments", "forecast_snapshot_create", "forecast_rows", "planned_for"):
+        monkeypatch.setattr(forecast, name, refused)
+
+
+def test_the_pages_never_call_the_forecast(client, shop, busy_day, monkeypatch):
+    client.force_login(shop["owner"])
+    campaign_url = reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk])
+    moment_url = reverse("admin:campaigns_moment_change", args=[busy_day["ours"][-1].pk])
+    expected = forecast.forecast_campaign(shop["campaign"])
+    _forecast(shop["campaign"])
+    _refuse_to_forecast(monkeypatch)
+    _same_numbers(_panel(client.get(campaign_url)), expected)
+    assert _panel(client.get(moment_url)).rows
+    Moment.objects.filter(pk=busy_day["ours"][0].pk).update(publish_at=_at(shop["day"], 8))  # stale now
+    assert _panel(client.get(campaign_url)).stale and _panel(client.get(moment_url)).stale
+    fresh = cf.campaign(shop["owner"], name="新活动")  # no snapshot at all
+    _moment(fresh, _at(fresh.starts_on, 9), associates=[shop["lily"]])
+    html = client.get(reverse("admin:campaigns_campaign_change", args=[fresh.pk])).content.decode()
+    assert "No forecast of this plan yet." in html and "reach-forecast-headline" not in html
+
+
+def _grow_brand(shop, associates: int, customers: int, *, start: int) -> None:
+    """More associates in the store (verified or not), each with ``customers`` contacts."""
+    for i in range(start, start + associates):
+        _customers(factories.associate(f"B{i}", departments=[shop["store"]], verified=i % 2 == 0), customers)
+
+
+def test_the_campaign_page_costs_the_same_queries_whatever_the_brand(client, shop, busy_day):
+    client.force_login(shop["owner"])
+    url = reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk])
+    _forecast(shop["campaign"])
+    client.get(url)  # warm the session and content types
+    small = _queries(client, url)
+    _grow_brand(shop, 40, 210, start=0)  # ~8,400 more contacts, 20 more accounts to verify
+    _forecast(shop["campaign"])
+    large = _queries(client, url)
+    panel = _panel(client.get(url))
+    assert panel.forecast.contacts > 8000 and panel.forecast.verify_accounts == 21
+    assert len(large) == len(small), "\n".join(large)
+    assert not any(_forecast_statement(q) for q in large)
+
+
+def test_a_stale_snapshot_says_so_and_what_changed_then_recomputes_on_request(client, shop, busy_day):
+    client.force_login(shop["owner"])
+    url = reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk])
+    _forecast(shop["campaign"])
+    moved = busy_day["ours"][0]
+    Moment.objects.filter(pk=moved.pk).update(publish_at=_at(shop["day"], 8))  # bypassing the services: the digest
+    response = client.get(url)
+    panel = _panel(response)
+    assert panel.stale and panel.changes == [f"“{moved.title}”: its times changed."]
+    html = response.content.decode()
+    assert 'data-forecast="stale"' in html and "Stale: the plan changed since." in html
+    assert f"“{moved.title}”: its times changed." in html and 'data-forecast="recompute"' in html
+    recompute = reverse("admin:campaigns_campaign_forecast_recompute", args=[shop["campaign"].pk])
+    assert client.get(recompute).status_code == 405
+    response = client.post(recompute, {"next": url})
+    assert response.status_code == 302 and response["Location"] == url + "#reach-forecast"
+    job = ForecastJob.objects.get(campaign=shop["campaign"])
+    assert job.state == "queued" and job.forced and job.requested_by == shop["owner"]
+    panel = _panel(client.get(url))
+    assert panel.progress["state"] == "queued" and panel.progress["text"].startswith("Recomputation queued")
+    status = client.get(reverse("admin:campaigns_campaign_forecast_status", args=[shop["campaign"].pk])).json()
+    assert status["state"] == "queued"
+    snapshots.job_run(job.pk)  # the worker
+    panel = _panel(client.get(url))
+    assert not panel.stale and panel.progress["state"] == "done" and panel.changes == []
+
+
+def test_an_unsafe_next_is_not_followed(client, shop):
+    client.force_login(shop["owner"])
+    recompute = reverse("admin:campaigns_campaign_forecast_recompute", args=[shop["campaign"].pk])
+    response = client.post(recompute, {"next": "https://evil.example/"})
+    assert response["Location"] == reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk]) + (
+        "#reach-forecast")  # fmt: skip
+
+
+def test_who_may_not_see_the_plan_may_not_follow_or_recompute_its_forecast(client, shop):
+    client.force_login(factories.user("boss", role=MANAGER, manages=[shop["store"]]))
+    status = reverse("admin:campaigns_campaign_forecast_status", args=[shop["campaign"].pk])
+    recompute = reverse("admin:campaigns_campaign_forecast_recompute", args=[shop["campaign"].pk])
+    assert client.get(status).status_code == 403 and client.post(recompute).status_code == 403
+    assert not ForecastJob.objects.exists()
+    client.force_login(factories.user("checker", role=APPROVER))
+    assert client.post(recompute).status_code == 302 and ForecastJob.objects.get().state == "queued"

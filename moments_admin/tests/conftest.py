@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from analytics import rollups
+from analytics import rollups, snapshots
 from analytics.models import ForecastAssociateDay, ForecastSnapshot, PlatformRules
 from analytics.tests import worlds
 from campaigns.models import Approval, CallToAction, Campaign, Hashtag, MediaAsset, Moment, PublishTask, State, Variant
@@ -71,6 +71,7 @@ def api_world(directory) -> ApiWorld:
     rollups.rollups_refresh()
     snapshot = ForecastSnapshot.objects.create(campaign=live, computed_at=timezone.now(), reach=2, contacts=4)
     ForecastAssociateDay.objects.create(snapshot=snapshot, associate=people[0], day=day, deliveries=2)
+    snapshots.recompute(draft.pk)  # the draft's forecast as the worker keeps it: the snapshot, its job
     DirectorySyncRun.objects.create(status=DirectorySyncRun.Status.SUCCEEDED, finished_at=timezone.now(),
                                     counts={"associates": 2})  # fmt: skip
     return ApiWorld(directory, admin, token, draft, draft_moment, bare, dressed, live, live_moment, photo, cta,
