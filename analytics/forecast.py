@@ -306,8 +306,9 @@ def _drop_scratch(cursor) -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _run(moments: list[Moment], read) -> object:
-    planned = planned_for(moments)
+def _run(moments: list[Moment], read, planned: list[Planned] | None = None) -> object:
+    """The pair path: one fc_row per planned (variant, associate, customer), ``read`` while it exists."""
+    planned = planned_for(moments) if planned is None else planned
     with transaction.atomic(), connection.cursor() as cursor:
         _create_scratch(cursor)
         try:
@@ -319,6 +320,461 @@ def _run(moments: list[Moment], read) -> object:
             return read(cursor, planned)
         finally:
             _drop_scratch(cursor)
+
+
+# --- the group path -------------------------------------------------------------------------------
+# Whether a planned variant reaches a contact depends only on the contact's *key*: the associate's planned
+# slots (their profile), the slots' tag sets the contact carries (sig), how far past the unverified reach
+# limits it ranks (rclass), and what is already in its feed on the planned days (feed). Contacts are
+# counted per (associate, key) in one pass, each distinct key is decided once here, and the figures that
+# count distinct customers come from a second pass grouped by customer over the keys' patterns.
+BITS = 62  # flags per BIGINT mask column (their OR stays below 2**63 on both databases)
+
+
+class _BitOr:
+    """SQLite's ``bit_or`` aggregate (PostgreSQL has it built in): the same SQL text on both."""
+
+    def __init__(self):
+        self.value = 0
+
+    def step(self, value):
+        self.value |= value or 0
+
+    def finalize(self):
+        return self.value
+
+
+def _chunks(count: int) -> int:
+    return max(1, -(-count // BITS))
+
+
+def _mask(indexes, chunks: int) -> tuple[int, ...]:
+    out = [0] * chunks
+    for index in indexes:
+        out[index // BITS] |= 1 << (index % BITS)
+    return tuple(out)
+
+
+def _flags(masks) -> set[int]:
+    return {chunk * BITS + bit for chunk, mask in enumerate(masks) for bit in range(BITS) if mask >> bit & 1}
+
+
+def _insert(cursor, table: str, rows: list[tuple]) -> None:
+    """Multi-row INSERTs of at most ~900 parameters (SQLite's limit is 999 on old builds)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    per = max(1, 900 // width)
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        values = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(chunk))
+        cursor.execute(f"INSERT INTO {table} VALUES {values}", [v for row in chunk for v in row])
+
+
+GROUP_TABLES = ("fc_assoc", "fc_tagbit", "fc_rank", "fc_feed", "fc_feedbit", "fc_special", "fc_group", "fc_key",
+                "fc_decide", "fc_keycoll", "fc_gk", "fc_shared")  # fmt: skip
+
+
+@dataclass
+class _Groups:
+    """The small facts of the group path, in Python: slots, tag sets, reach limits, feed triples."""
+
+    planned: list[Planned]
+    our_moment_ids: list[int]
+    tagset_of: dict[int, int | None] = field(default_factory=dict)  # slot → tag set index (None: everybody)
+    tagsets: int = 0
+    limits: list[int] = field(default_factory=list)  # the distinct unverified reach limits, ascending
+    triples: list[tuple] = field(default_factory=list)  # (day as stored, moment id or 0, count) in the feed
+    profiles: list[tuple[int, ...]] = field(default_factory=list)  # profile id → its slots in order
+
+    @property
+    def sig_chunks(self) -> int:
+        return _chunks(self.tagsets)
+
+    @property
+    def feed_chunks(self) -> int:
+        return _chunks(len(self.triples))
+
+    def key_columns(self) -> list[str]:
+        return ["profile", *[f"sig{i}" for i in range(self.sig_chunks)], "rclass",
+                *[f"feed{i}" for i in range(self.feed_chunks)]]  # fmt: skip
+
+    def key_expressions(self) -> list[str]:
+        """The key's parts but the profile, of contact ``c`` left-joined to fc_special ``s``."""
+        return [f"COALESCE(s.{c}, 0)" for c in self.key_columns()[1:]]
+
+
+def _group_scratch_drop(cursor) -> None:
+    for name in GROUP_TABLES:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _profiles(cursor, groups: _Groups) -> None:
+    """fc_assoc: each sender's profile, the tuple of its planned slots (few distinct ones in a brand)."""
+    cursor.execute("SELECT associate_id, slot FROM fc_sender ORDER BY associate_id, slot")
+    ids: dict[tuple[int, ...], int] = {}
+    rows = []
+    current, slots = None, []
+    for associate, slot in [*cursor.fetchall(), (None, None)]:
+        if associate != current:
+            if current is not None:
+                rows.append((current, ids.setdefault(tuple(slots), len(ids))))
+            current, slots = associate, []
+        slots.append(slot)
+    groups.profiles = list(ids)
+    cursor.execute("CREATE TEMPORARY TABLE fc_assoc (associate_id INTEGER NOT NULL, profile INTEGER NOT NULL)")
+    _insert(cursor, "fc_assoc", rows)
+
+
+def _tag_bits(cursor, groups: _Groups) -> None:
+    """fc_tagbit: a bit per distinct tag set of the planned variants, on each of the set's tags."""
+    through = Variant.audience_tags.through
+    tags: dict[int, set[int]] = {}
+    for variant_id, tag_id in through.objects.filter(
+        variant_id__in=[p.variant.pk for p in groups.planned if not p.variant.audience_all]
+    ).values_list("variant_id", "customertag_id"):
+        tags.setdefault(variant_id, set()).add(tag_id)
+    index: dict[frozenset, int] = {}
+    for p in groups.planned:
+        groups.tagset_of[p.slot] = (
+            None if p.variant.audience_all else index.setdefault(frozenset(tags.get(p.variant.pk, ())), len(index))
+        )
+    groups.tagsets = len(index)
+    cursor.execute(
+        "CREATE TEMPORARY TABLE fc_tagbit (tag_id INTEGER NOT NULL, chunk INTEGER NOT NULL, bit BIGINT NOT NULL)"
+    )
+    _insert(cursor, "fc_tagbit", [(tag, j // BITS, 1 << (j % BITS)) for tagset, j in index.items() for tag in tagset])
+
+
+def _ranks(cursor, groups: _Groups) -> None:
+    """fc_rank: the unverified associates' contacts past the smallest reach limit, and how many of the
+    planned days' limits they are past (``rules.ranked_contacts_sql``, the one boundary order)."""
+    groups.limits = sorted({p.rules.unverified_reach_limit for p in groups.planned})
+    cursor.execute("CREATE TEMPORARY TABLE fc_rank (contact_id INTEGER NOT NULL, rclass INTEGER NOT NULL)")
+    if not groups.limits:
+        return
+    senders = (
+        f"SELECT a.id FROM {_table(Associate)} a "
+        "WHERE NOT a.is_verified AND a.id IN (SELECT associate_id FROM fc_assoc)"
+    )
+    past = " + ".join(f"CASE WHEN rc.n > {int(limit)} THEN 1 ELSE 0 END" for limit in groups.limits)
+    cursor.execute(
+        f"INSERT INTO fc_rank SELECT rc.id, {past} FROM ({ranked_contacts_sql(senders)}) rc "
+        f"WHERE rc.n > {int(groups.limits[0])}"
+    )
+
+
+def _feeds(cursor, groups: _Groups) -> None:
+    """fc_feed: what is already in the senders' feeds on their planned days (not our moments': they are
+    planned), per (contact, day, moment); fc_fed: each fed contact's bits, a bit per distinct
+    (day, moment, count up to the cap)."""
+    ours = ", ".join(["%s"] * len(groups.our_moment_ids)) or "NULL"
+    cap = int(max((p.rules.feed_cap for p in groups.planned), default=0))
+    cursor.execute(
+        f"""CREATE TEMPORARY TABLE fc_feed AS
+            SELECT c.id AS contact_id, d.day, COALESCE(d.moment_id, 0) AS moment_id,
+                   CASE WHEN COUNT(*) > {cap} THEN {cap} ELSE COUNT(*) END AS n
+            FROM {_table(Delivery)} d
+            JOIN {_table(Contact)} c ON c.associate_id = d.associate_id AND c.customer_id = d.customer_id
+            WHERE (d.moment_id IS NULL OR d.moment_id NOT IN ({ours}))
+              AND EXISTS (SELECT 1 FROM fc_sender s WHERE s.associate_id = d.associate_id AND s.day = d.day)
+            GROUP BY c.id, d.day, COALESCE(d.moment_id, 0)""",
+        groups.our_moment_ids,
+    )
+    cursor.execute("SELECT DISTINCT day, moment_id, n FROM fc_feed")
+    groups.triples = sorted(cursor.fetchall(), key=lambda t: (str(t[0]), t[1], t[2]))
+    cursor.execute("CREATE TEMPORARY TABLE fc_feedbit (day DATE NOT NULL, moment_id INTEGER NOT NULL, "
+                   "n INTEGER NOT NULL, chunk INTEGER NOT NULL, bit BIGINT NOT NULL)")  # fmt: skip
+    _insert(cursor, "fc_feedbit", [(*t, f // BITS, 1 << (f % BITS)) for f, t in enumerate(groups.triples)])
+
+
+def _special(cursor, groups: _Groups) -> None:
+    """fc_special: the contacts whose key is not their associate's plain one — tagged with a planned tag,
+    past a reach limit, or with something in their feed — with its parts, in one aggregation of the three."""
+    sig = [f"bit_or(CASE WHEN tb.chunk = {i} THEN tb.bit ELSE 0 END)" for i in range(groups.sig_chunks)]
+    feed = [f"bit_or(CASE WHEN b.chunk = {i} THEN b.bit ELSE 0 END)" for i in range(groups.feed_chunks)]
+    zeros_sig, zeros_feed = ["0"] * groups.sig_chunks, ["0"] * groups.feed_chunks
+    columns = groups.key_columns()[1:]
+    named = ", ".join(f"{e} AS {c}" for e, c in zip([*sig, "0", *zeros_feed], columns, strict=True))
+    parts = [
+        f"SELECT ct.contact_id, {named} FROM {_table(ContactTag)} ct "
+        "JOIN fc_tagbit tb ON tb.tag_id = ct.tag_id GROUP BY ct.contact_id",
+        f"SELECT contact_id, {', '.join(zeros_sig)}, rclass, {', '.join(zeros_feed)} FROM fc_rank",
+        f"SELECT f.contact_id, {', '.join(zeros_sig)}, 0, {', '.join(feed)} FROM fc_feed f "
+        "JOIN fc_feedbit b ON b.day = f.day AND b.moment_id = f.moment_id AND b.n = f.n GROUP BY f.contact_id",
+    ]
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE fc_special AS SELECT contact_id, {', '.join(f'MAX({c}) AS {c}' for c in columns)} "
+        f"FROM ({' UNION ALL '.join(parts)}) part GROUP BY contact_id"
+    )
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """What a contact's key means for the customer-level figures."""
+
+    audience: frozenset  # our slots whose audience the contact is in
+    delivered: frozenset  # our slots delivered
+    unreachable: bool  # one of our slots beyond the reach limit
+    collisions: frozenset  # (lost slot, ("planned", won slot) | ("feed", moment id or 0))
+    ours: bool  # the associate has one of our slots: the contact counts among the contacts
+
+
+def _decide_key(groups: _Groups, by_slot: dict[int, Planned], key: tuple):
+    """The outcome of each planned slot of a key (the rules of ``_decide``, for one contact of that key),
+    its collisions, and its pattern."""
+    profile, sig, rclass, feed = (
+        key[0],
+        key[1 : 1 + groups.sig_chunks],
+        key[1 + groups.sig_chunks],
+        key[2 + groups.sig_chunks :],
+    )
+    tagsets, fed = _flags(sig), _flags(feed)
+    used: dict[dt.date, int] = {}
+    fed_moments: dict[dt.date, list[int]] = {}
+    for f in sorted(fed):
+        day, moment, n = groups.triples[f]
+        day = _date(day)
+        used[day] = used.get(day, 0) + n
+        fed_moments.setdefault(day, []).append(moment)
+    outcomes: dict[int, int] = {}
+    taken: dict[dt.date, int] = {}
+    for slot in groups.profiles[profile]:
+        p = by_slot[slot]
+        j = groups.tagset_of[slot]
+        if j is not None and j not in tagsets:
+            continue
+        if not p.publishable:
+            outcomes[slot] = UNPUBLISHABLE
+        elif rclass and groups.limits.index(p.rules.unverified_reach_limit) < rclass:
+            outcomes[slot] = UNREACHABLE
+        else:
+            taken[p.day] = taken.get(p.day, 0) + 1
+            outcomes[slot] = DELIVERED if taken[p.day] + used.get(p.day, 0) <= p.rules.feed_cap else CAPPED
+    collisions = set()
+    for slot, outcome in outcomes.items():
+        p = by_slot[slot]
+        if outcome != CAPPED or not p.ours:
+            continue
+        collisions |= {(slot, ("planned", won)) for won, o in outcomes.items()
+                       if o == DELIVERED and won != slot and by_slot[won].day == p.day}  # fmt: skip
+        collisions |= {(slot, ("feed", moment)) for moment in fed_moments.get(p.day, ())}
+    ours = {slot: o for slot, o in outcomes.items() if by_slot[slot].ours}
+    pattern = _Pattern(
+        audience=frozenset(ours), delivered=frozenset(s for s, o in ours.items() if o == DELIVERED),
+        unreachable=UNREACHABLE in ours.values(), collisions=frozenset(collisions),
+        ours=any(by_slot[s].ours for s in groups.profiles[profile]),
+    )  # fmt: skip
+    return outcomes, pattern
+
+
+def _group_decide(cursor, groups: _Groups) -> list[_Pattern]:
+    """fc_group: the senders' active contacts counted per (associate, key), one pass; each distinct key
+    decided (fc_key: its pattern's bit; fc_decide: its slots' outcomes; fc_keycoll: its collisions)."""
+    columns, expressions = groups.key_columns()[1:], groups.key_expressions()
+    named = ", ".join(f"{e} AS {c}" for e, c in zip(expressions, columns, strict=True))
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE fc_group AS SELECT c.associate_id, {named}, COUNT(*) AS n "
+        f"FROM {_table(Contact)} c LEFT JOIN fc_special s ON s.contact_id = c.id "
+        f"WHERE c.is_active AND c.associate_id IN (SELECT associate_id FROM fc_assoc) "
+        f"GROUP BY c.associate_id, {', '.join(expressions)}"
+    )
+    keyed = ", ".join(f"g.{c}" for c in columns)
+    cursor.execute(
+        f"SELECT DISTINCT a.profile, {keyed} FROM fc_group g JOIN fc_assoc a ON a.associate_id = g.associate_id"
+    )
+    keys = cursor.fetchall()
+    by_slot = {p.slot: p for p in groups.planned}
+    patterns: dict[_Pattern, int] = {}
+    decided = []
+    for key in keys:
+        outcomes, pattern = _decide_key(groups, by_slot, tuple(key))
+        decided.append((tuple(key), outcomes, pattern, patterns.setdefault(pattern, len(patterns))))
+    chunks = _chunks(len(patterns))
+    bits = ", ".join(f"pbit{i} BIGINT NOT NULL" for i in range(chunks))
+    parts = ", ".join(f"{c} BIGINT NOT NULL" for c in groups.key_columns())
+    for statement in (
+        f"CREATE TEMPORARY TABLE fc_key (key_id INTEGER NOT NULL, {parts}, {bits}, pattern INTEGER NOT NULL, "
+        "delivers INTEGER NOT NULL, unreachable INTEGER NOT NULL)",
+        "CREATE TEMPORARY TABLE fc_decide (key_id INTEGER NOT NULL, slot INTEGER NOT NULL, day DATE NOT NULL, "
+        "ours INTEGER NOT NULL, outcome INTEGER NOT NULL)",
+        "CREATE TEMPORARY TABLE fc_keycoll (key_id INTEGER NOT NULL, lost INTEGER NOT NULL, planned INTEGER NOT NULL, "
+        "won INTEGER NOT NULL)",
+    ):
+        cursor.execute(statement)
+    key_rows, decide_rows, collision_rows = [], [], []
+    for key_id, (key, outcomes, pattern, pattern_id) in enumerate(decided):
+        key_rows.append((key_id, *key, *_mask([pattern_id], chunks), pattern_id, int(bool(pattern.delivered)),
+                         int(pattern.unreachable)))  # fmt: skip
+        decide_rows += [(key_id, s, by_slot[s].day, int(by_slot[s].ours), o) for s, o in outcomes.items()]
+        collision_rows += [(key_id, lost, int(kind == "planned"), won) for lost, (kind, won) in pattern.collisions]
+    _insert(cursor, "fc_key", key_rows)
+    _insert(cursor, "fc_decide", decide_rows)
+    _insert(cursor, "fc_keycoll", collision_rows)
+    join = " AND ".join(f"k.{c} = g.{c}" for c in columns)
+    cursor.execute(
+        "CREATE TEMPORARY TABLE fc_gk AS SELECT g.associate_id, k.key_id, g.n FROM fc_group g "
+        f"JOIN fc_assoc a ON a.associate_id = g.associate_id JOIN fc_key k ON k.profile = a.profile AND {join}"
+    )
+    _analyze(cursor, "fc_key", "fc_decide", "fc_keycoll", "fc_gk")
+    return list(patterns)
+
+
+def _combinations(cursor, groups: _Groups, patterns: list[_Pattern]) -> list[tuple[set[int], int, int]]:
+    """The customers, counted per combination: (their patterns, how many of their contacts are delivered
+    something of ours: 0, 1 or 2 and more, customers). A customer with one contact (most of them) is that
+    contact's key: counted from fc_gk, less the contacts of customers with two or more contacts (fc_shared,
+    any associate, any state), whose patterns are OR-ed in a pass grouped by customer over them alone."""
+    chunks = _chunks(len(patterns))
+    columns, expressions = groups.key_columns()[1:], groups.key_expressions()
+    named = ", ".join(f"{e} AS {c}" for e, c in zip(expressions, columns, strict=True))
+    contact = _table(Contact)
+    cursor.execute(
+        f"""CREATE TEMPORARY TABLE fc_shared AS
+            SELECT c.customer_id, a.profile, {named}
+            FROM {contact} c JOIN fc_assoc a ON a.associate_id = c.associate_id
+            LEFT JOIN fc_special s ON s.contact_id = c.id
+            WHERE c.is_active AND c.customer_id IN (
+                SELECT x.customer_id FROM {contact} x GROUP BY x.customer_id HAVING COUNT(*) > 1)"""
+    )
+    _analyze(cursor, "fc_shared")
+    join = " AND ".join(f"k.{c} = x.{c}" for c in groups.key_columns())
+    cursor.execute(
+        "SELECT k.pattern, k.delivers, COALESCE(g.n, 0) - COALESCE(x.n, 0) FROM fc_key k "
+        "LEFT JOIN (SELECT key_id, SUM(n) AS n FROM fc_gk GROUP BY key_id) g ON g.key_id = k.key_id "
+        f"LEFT JOIN (SELECT k.key_id, COUNT(*) AS n FROM fc_shared x JOIN fc_key k ON {join} GROUP BY k.key_id) x "
+        "ON x.key_id = k.key_id"
+    )
+    single = [({pattern}, delivers, int(n)) for pattern, delivers, n in cursor.fetchall() if n]
+    bits = ", ".join(f"bit_or(k.pbit{i}) AS p{i}" for i in range(chunks))
+    outer = ", ".join(f"p{i}" for i in range(chunks))
+    cursor.execute(
+        f"""SELECT {outer}, CASE WHEN delivers > 1 THEN 2 ELSE delivers END, COUNT(*) FROM (
+                SELECT x.customer_id, {bits}, SUM(k.delivers) AS delivers
+                FROM fc_shared x JOIN fc_key k ON {join} GROUP BY x.customer_id) per
+            GROUP BY {", ".join(str(i + 1) for i in range(chunks + 1))}"""
+    )
+    return single + [(_flags(row[:chunks]), int(row[chunks]), int(row[chunks + 1])) for row in cursor.fetchall()]
+
+
+def _group_summary(cursor, groups: _Groups, patterns: list[_Pattern]) -> Forecast:
+    planned = groups.planned
+    by_slot = {p.slot: p for p in planned}
+    forecast = Forecast()
+    cursor.execute(
+        f"""SELECT d.slot, COUNT(DISTINCT g.associate_id), SUM(g.n),
+                   SUM(CASE WHEN d.outcome = {DELIVERED} THEN g.n ELSE 0 END),
+                   SUM(CASE WHEN d.outcome = {CAPPED} THEN g.n ELSE 0 END),
+                   SUM(CASE WHEN d.outcome = {UNREACHABLE} THEN g.n ELSE 0 END),
+                   SUM(CASE WHEN d.outcome = {UNPUBLISHABLE} THEN g.n ELSE 0 END)
+            FROM fc_gk g JOIN fc_decide d ON d.key_id = g.key_id WHERE d.ours = 1 GROUP BY d.slot"""
+    )
+    counted = {row[0]: [int(n or 0) for n in row[1:]] for row in cursor.fetchall()}
+    audience: dict[int, int] = {}
+    reach: dict[int, int] = {}
+    collided: dict[tuple, int] = {}
+    for combination, delivering, customers in _combinations(cursor, groups, patterns):
+        mine = [patterns[i] for i in combination]
+        seen = frozenset().union(*(m.audience for m in mine))
+        got = frozenset().union(*(m.delivered for m in mine))
+        for slot in seen:
+            audience[slot] = audience.get(slot, 0) + customers
+        for slot in got:
+            reach[slot] = reach.get(slot, 0) + customers
+        for collision in frozenset().union(*(m.collisions for m in mine)):
+            collided[collision] = collided.get(collision, 0) + customers
+        forecast.contacts += customers if any(m.ours for m in mine) else 0
+        forecast.reach += customers if got else 0
+        forecast.duplicate_exposure += customers if delivering > 1 else 0
+        moments = [by_slot[s].variant.moment_id for s in got]
+        forecast.variant_overlap += customers if len(moments) > len(set(moments)) else 0
+        forecast.verify_gain += customers if not got and any(m.unreachable for m in mine) else 0
+    for p in planned:
+        if not p.ours:
+            continue
+        line = VariantDay(variant_id=p.variant.pk, moment_id=p.variant.moment_id, day=p.day)
+        if p.slot in counted:
+            (line.associates, line.audience_contacts, line.deliveries, line.cap_loss, line.verification_loss,
+             line.unpublishable) = counted[p.slot]  # fmt: skip
+            line.audience, line.reach = audience.get(p.slot, 0), reach.get(p.slot, 0)
+        forecast.variants.append(line)
+        if not p.publishable and p.variant.moment_id not in forecast.unpublishable_moments:
+            forecast.unpublishable_moments.append(p.variant.moment_id)
+
+    cursor.execute("SELECT c.lost, c.planned, c.won, COUNT(DISTINCT g.associate_id) FROM fc_gk g "
+                   "JOIN fc_keycoll c ON c.key_id = g.key_id GROUP BY c.lost, c.planned, c.won")  # fmt: skip
+    for lost, is_planned, won, associates in sorted(cursor.fetchall(), key=lambda r: (-r[1], r[0], r[2])):
+        kind = "planned" if is_planned else "feed"
+        forecast.collisions.append(Collision(
+            variant_id=by_slot[lost].variant.pk, day=by_slot[lost].day,
+            moment_id=by_slot[won].variant.moment_id if is_planned else (won or None), planned=bool(is_planned),
+            customers=collided[lost, (kind, won)], associates=int(associates),
+        ))  # fmt: skip
+    forecast.collisions.sort(key=lambda c: (-c.customers, c.variant_id))
+
+    cursor.execute(
+        f"""SELECT g.associate_id, d.day, SUM(g.n) FROM fc_gk g JOIN fc_decide d ON d.key_id = g.key_id
+            WHERE d.ours = 1 AND d.outcome = {CAPPED}
+            GROUP BY g.associate_id, d.day ORDER BY 3 DESC, 1, 2 LIMIT {TOP_ASSOCIATE_DAYS}"""
+    )
+    forecast.cap_loss_by_associate_day = [
+        {"associate_id": a, "day": _date(day), "cap_loss": int(n)} for a, day, n in cursor.fetchall()
+    ]
+    cursor.execute(
+        "SELECT g.associate_id, SUM(g.n) FROM fc_gk g JOIN fc_key k ON k.key_id = g.key_id WHERE k.unreachable = 1 "
+        "GROUP BY g.associate_id ORDER BY 2 DESC, 1"
+    )
+    forecast.verification = [{"associate_id": a, "customers": int(n)} for a, n in cursor.fetchall()]
+    forecast.verify_accounts = len(forecast.verification)
+    return forecast
+
+
+GROUP_ASSOCIATE_DAYS = f"""
+    SELECT %s, g.associate_id, d.day, SUM(CASE WHEN d.outcome = {DELIVERED} THEN g.n ELSE 0 END),
+           SUM(CASE WHEN d.outcome = {CAPPED} THEN g.n ELSE 0 END),
+           SUM(CASE WHEN d.outcome = {UNREACHABLE} THEN g.n ELSE 0 END)
+    FROM fc_gk g JOIN fc_decide d ON d.key_id = g.key_id WHERE d.ours = 1 GROUP BY g.associate_id, d.day"""
+PAIR_ASSOCIATE_DAYS = f"""
+    SELECT %s, associate_id, day, SUM(CASE WHEN outcome = {DELIVERED} THEN 1 ELSE 0 END),
+           SUM(CASE WHEN outcome = {CAPPED} THEN 1 ELSE 0 END),
+           SUM(CASE WHEN outcome = {UNREACHABLE} THEN 1 ELSE 0 END)
+    FROM fc_row WHERE ours = 1 GROUP BY associate_id, day"""
+
+
+def _associate_days_write(cursor, select: str, snapshot_id: int) -> None:
+    """ForecastAssociateDay: per (associate, day) of ours, the planned deliveries and losses, one INSERT … SELECT."""
+    cursor.execute(
+        f"INSERT INTO {_table(ForecastAssociateDay)} "
+        f"(snapshot_id, associate_id, day, deliveries, cap_loss, verification_loss) {select}",
+        [snapshot_id],
+    )
+
+
+def _group_run(planned: list[Planned], our_moment_ids: list[int], keep=None):
+    groups = _Groups(planned=planned, our_moment_ids=our_moment_ids)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            connection.connection.create_aggregate("bit_or", 1, _BitOr)
+        _create_scratch(cursor)
+        try:
+            _group_scratch_drop(cursor)
+            _fill_senders(cursor, planned)
+            _analyze(cursor, "fc_sender")
+            _profiles(cursor, groups)
+            _tag_bits(cursor, groups)
+            _ranks(cursor, groups)
+            _feeds(cursor, groups)
+            _analyze(cursor, "fc_assoc", "fc_tagbit", "fc_rank", "fc_feed", "fc_feedbit")
+            _special(cursor, groups)
+            _analyze(cursor, "fc_special")
+            patterns = _group_decide(cursor, groups)
+            forecast = _group_summary(cursor, groups, patterns)
+            if keep is None:
+                return forecast
+            return keep(forecast, lambda snapshot_id: _associate_days_write(cursor, GROUP_ASSOCIATE_DAYS, snapshot_id))
+        finally:
+            _drop_scratch(cursor)
+            _group_scratch_drop(cursor)
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -338,8 +794,36 @@ def _date(value) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
-def forecast_moments(moments: list[Moment]) -> Forecast:
+def _monthly_cap_on(planned: list[Planned]) -> bool:
+    return any(p.rules.enterprise_monthly_cap and p.variant.moment.mode == Moment.Mode.ENTERPRISE for p in planned)
+
+
+def _forecast(moments: list[Moment], keep=None):
+    """The forecast of ``moments``, by groups; by pairs when the enterprise monthly cap is on for one of the
+    planned moments (it counts per customer across associates and days, so it needs each pair). With
+    ``keep(forecast, associate_days_write)``, its answer, called while the decisions exist
+    (``associate_days_write(snapshot_id)`` writes the ForecastAssociateDay rows)."""
+    moments = list(moments)
+    planned = planned_for(moments)
+    if not _monthly_cap_on(planned):
+        return _group_run(planned, [m.pk for m in moments], keep)
+
+    def read(cursor, planned):
+        forecast = _summary(cursor, planned)
+        if keep is None:
+            return forecast
+        return keep(forecast, lambda snapshot_id: _associate_days_write(cursor, PAIR_ASSOCIATE_DAYS, snapshot_id))
+
+    return _run(moments, read, planned)
+
+
+def forecast_pairs(moments: list[Moment]) -> Forecast:
+    """The forecast by pairs whatever the rules (the reference the group path is tested against)."""
     return _run(list(moments), _summary)
+
+
+def forecast_moments(moments: list[Moment]) -> Forecast:
+    return _forecast(moments)
 
 
 def forecast_campaign(campaign) -> Forecast:
@@ -353,27 +837,18 @@ def forecast_snapshot_create(*, campaign, now=None, **stored) -> ForecastSnapsho
     the dashboards compare with the actual results, in any manager's scope."""
     from django.utils import timezone
 
-    def read(cursor, planned):
-        forecast = _summary(cursor, planned)
+    def keep(forecast, associate_days_write):
         snapshot = ForecastSnapshot.objects.create(
             campaign=campaign, computed_at=now or timezone.now(), reach=forecast.reach, contacts=forecast.contacts,
             deliveries=forecast.deliveries, cap_loss=forecast.cap_loss,
             verification_loss=forecast.verification_loss, monthly_cap_loss=forecast.monthly_cap_loss,
             forecast=asdict(forecast), **stored,
         )  # fmt: skip
-        cursor.execute(
-            f"""INSERT INTO {_table(ForecastAssociateDay)}
-                    (snapshot_id, associate_id, day, deliveries, cap_loss, verification_loss)
-                SELECT %s, associate_id, day, SUM(CASE WHEN outcome = {DELIVERED} THEN 1 ELSE 0 END),
-                       SUM(CASE WHEN outcome = {CAPPED} THEN 1 ELSE 0 END),
-                       SUM(CASE WHEN outcome = {UNREACHABLE} THEN 1 ELSE 0 END)
-                FROM fc_row WHERE ours = 1 GROUP BY associate_id, day""",
-            [snapshot.pk],
-        )
+        associate_days_write(snapshot.pk)
         return snapshot
 
     moments = list(campaign.moments.exclude(state=State.CANCELLED))
-    snapshot = _run(moments, read)
+    snapshot = _forecast(moments, keep)
     # Older snapshots of the campaign are of no further use to anyone.
     ForecastSnapshot.objects.filter(campaign=campaign).exclude(pk=snapshot.pk).delete()
     return snapshot
@@ -459,7 +934,7 @@ def _summary(cursor, planned: list[Planned]) -> Forecast:
 
     cursor.execute(
         f"""SELECT associate_id, day, COUNT(*) FROM fc_row WHERE ours = 1 AND outcome = {CAPPED}
-            GROUP BY associate_id, day ORDER BY COUNT(*) DESC, associate_id LIMIT {TOP_ASSOCIATE_DAYS}"""
+            GROUP BY associate_id, day ORDER BY COUNT(*) DESC, associate_id, day LIMIT {TOP_ASSOCIATE_DAYS}"""
     )
     forecast.cap_loss_by_associate_day = [
         {"associate_id": a, "day": _date(day), "cap_loss": n} for a, day, n in cursor.fetchall()
