@@ -22,9 +22,10 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field, fields
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Value
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 
 from analytics import forecast
@@ -308,17 +309,34 @@ def _run_campaign(job: ForecastJob, *, forced: bool) -> dict:
     if not forced and latest is not None and latest.plan_digest == plan.digest:
         return {"unchanged": campaign.pk}
     moment_ids = plan.live_moment_ids()
-    _progress(job, stage="campaign", steps_total=1 + len(moment_ids))
-    forecast.forecast_snapshot_create(campaign=campaign, now=read_at, plan=plan.as_json(), plan_digest=plan.digest)
-    _progress(job, stage="moments", steps_done=1)
+    _progress(job, stage="checks", steps_total=2 + len(moment_ids))
+    checked = {**plan.as_json(), "warnings": drafting_checks(campaign)}
+    _progress(job, stage="campaign", steps_done=1)
+    forecast.forecast_snapshot_create(campaign=campaign, now=read_at, plan=checked, plan_digest=plan.digest)
+    _progress(job, stage="moments", steps_done=2)
     moments = Moment.objects.filter(pk__in=moment_ids).exclude(state=State.CANCELLED).order_by("publish_at", "pk")
-    for done, moment in enumerate(moments, start=2):
+    for done, moment in enumerate(moments, start=3):
         result = forecast.forecast_moments([moment])
         MomentForecast.objects.update_or_create(moment=moment, defaults={
             "computed_at": read_at, "forecast": forecast_json(result), "plan_digest": plan.digest})  # fmt: skip
         _progress(job, steps_done=done)
     MomentForecast.objects.filter(moment__campaign=campaign).exclude(moment_id__in=moment_ids).delete()
     return {"forecast": campaign.pk, "moments": len(moment_ids)}
+
+
+def drafting_checks(campaign) -> dict:
+    """The drafting warnings of the campaign's moments still being planned (``campaigns.planning``: in time,
+    WeCom's rate, overlapping variants), read over every contact like the forecast and so kept with it: per
+    language, [moment id, sentences] in publication order."""
+    from campaigns import planning
+
+    moments = list(campaign.moments.filter(state__in=planning.PLANNING_STATES).order_by("publish_at", "id"))
+    checks = planning.moments_check(moments)
+    said = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            said[code] = [[m.pk, planning.check_warnings(checks[m.pk])] for m in moments]
+    return said
 
 
 def _run_chosen(job: ForecastJob) -> dict:
@@ -383,6 +401,10 @@ class Status:
     changes: list[str] = field(default_factory=list)
     changed_at: dt.datetime | None = None  # the last change asked for since the snapshot
     job: ForecastJob | None = None
+    # The campaign's drafting warnings as the run checked them, in the active language: {moment id: sentences}
+    # (None: not checked yet).
+    drafting: dict[int, list[str]] | None = None
+    drafting_at: dt.datetime | None = None
 
     @property
     def progress(self) -> dict:
@@ -403,26 +425,37 @@ def _status(snapshot, plan: Plan, job: ForecastJob | None, *, plan_of_snapshot: 
     return status
 
 
+def _drafting(status: Status, snapshot) -> Status:
+    stored = ((snapshot.plan or {}).get("warnings") if snapshot is not None else None) or None
+    if stored is not None:
+        said = stored.get(translation.get_language()) or stored.get(settings.LANGUAGE_CODE) or []
+        status.drafting = {int(pk): sentences for pk, sentences in said}
+        status.drafting_at = snapshot.computed_at
+    return status
+
+
 def campaign_status(campaign_id: int) -> Status:
     """The campaign's last snapshot and its recomputation: five small queries, whatever the brand's size."""
     snapshot = ForecastSnapshot.objects.filter(campaign_id=campaign_id).order_by("-computed_at").first()
     job = ForecastJob.objects.filter(campaign_id=campaign_id).first()
     plan = plan_read(campaign_id)
-    return _status(snapshot, plan, job, plan_of_snapshot=Plan.from_json(snapshot.plan) if snapshot else None)
+    status = _status(snapshot, plan, job, plan_of_snapshot=Plan.from_json(snapshot.plan) if snapshot else None)
+    return _drafting(status, snapshot)
 
 
 def moment_status(moment: Moment) -> Status:
     """The moment's last forecast alone, judged against its campaign's plan now (a sibling approved or
-    moved changes it too). What changed is told from the campaign's snapshot of the same run."""
+    moved changes it too); what changed, and the drafting warnings, from the campaign's last snapshot (the
+    same run's). Six small queries."""
     snapshot = MomentForecast.objects.filter(moment=moment).first()
     job = ForecastJob.objects.filter(campaign_id=moment.campaign_id).first()
     plan = plan_read(moment.campaign_id)
+    campaign = (ForecastSnapshot.objects.filter(campaign_id=moment.campaign_id).order_by("-computed_at")
+                .only("computed_at", "plan", "plan_digest").first())  # fmt: skip
     before = None
-    if snapshot is not None and snapshot.plan_digest != plan.digest:
-        row = (ForecastSnapshot.objects.filter(campaign_id=moment.campaign_id, plan_digest=snapshot.plan_digest)
-               .order_by("-computed_at").values_list("plan", flat=True).first())  # fmt: skip
-        before = Plan.from_json(row) if row else None
-    return _status(snapshot, plan, job, plan_of_snapshot=before)
+    if snapshot is not None and campaign is not None and campaign.plan_digest == snapshot.plan_digest:
+        before = Plan.from_json(campaign.plan)
+    return _drafting(_status(snapshot, plan, job, plan_of_snapshot=before), campaign)
 
 
 def job_progress(job: ForecastJob | None) -> dict:
@@ -445,9 +478,11 @@ def job_progress(job: ForecastJob | None) -> dict:
             else gettext("Recomputation queued: it starts when a worker is free.")
         )
     elif job.state == RUN:
-        stage = {"campaign": gettext("the campaign"), "moments": gettext("each moment alone")}.get(
-            job.stage, gettext("reading the plan")
-        )
+        stage = {
+            "checks": gettext("the drafting checks"),
+            "campaign": gettext("the campaign"),
+            "moments": gettext("each moment alone"),
+        }.get(job.stage, gettext("reading the plan"))
         text = gettext("Recomputing (%(stage)s, step %(done)s of %(total)s) for %(seconds)s s.") % {
             "stage": stage,
             "done": min(job.steps_done + 1, max(job.steps_total, 1)),

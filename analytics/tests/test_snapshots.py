@@ -103,7 +103,7 @@ def test_a_run_before_its_due_time_waits_then_keeps_the_whole_forecast(plan, sen
     _due(job)
     assert snapshots.job_run(job.pk) == {"forecast": plan["campaign"].pk, "moments": 2}
     job.refresh_from_db()
-    assert (job.state, job.stage, job.steps_done, job.steps_total, job.error) == ("done", "moments", 3, 3, "")
+    assert (job.state, job.stage, job.steps_done, job.steps_total, job.error) == ("done", "moments", 4, 4, "")
     snapshot = ForecastSnapshot.objects.get(campaign=plan["campaign"])
     assert snapshots.forecast_from_json(snapshot.forecast) == forecast.forecast_campaign(plan["campaign"])
     assert snapshot.plan_digest == snapshots.plan_read(plan["campaign"].pk).digest

@@ -13,9 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
+from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 
 from analytics import snapshots
@@ -75,6 +77,7 @@ class Panel:
     changes_more: str = ""
     changed_at: dt.datetime | None = None
     progress: dict = field(default_factory=dict)  # snapshots.job_progress
+    status: snapshots.Status | None = None  # what the panel was built from (the drafting warnings read it too)
     status_url: str = ""  # the JSON the page polls while a recomputation is queued or running
     recompute_url: str = ""  # POST: recompute now (empty: not the user's to ask)
     show_moment: bool = True  # the campaign page names each row's moment
@@ -134,6 +137,7 @@ def moment_panel(*, moment: Moment, user, admin_site) -> Panel:
 
 def _status(panel: Panel, status: snapshots.Status, *, campaign_id: int, user, admin_site, nothing: bool) -> None:
     """The snapshot's time, staleness and recomputation on the panel."""
+    panel.status = status
     panel.computed_at = timezone.localtime(status.computed_at) if status.computed_at else None
     panel.figures = status.forecast is not None or nothing
     if status.forecast is None and not nothing:
@@ -270,3 +274,39 @@ def _associate_links(ids: set[int], *, user, admin_site) -> dict[int, Link]:
         url = reverse(f"{admin_site.name}:staff_associate_change", args=[pk]) if linkable else ""
         links[pk] = Link(name or userid, url, note=userid)
     return links
+
+
+# --- the drafting warnings, as the last run checked them ------------------------------------------------
+def _checked_note(status: snapshots.Status, *, checked: bool) -> str:
+    if not checked or status.drafting_at is None:
+        return gettext("Not checked yet: the checks run with the forecast, in the background.")
+    values = {"when": date_format(timezone.localtime(status.drafting_at), "Y-m-d H:i")}
+    if status.stale:
+        return gettext("Checked at %(when)s, before the plan's last change: checked again with the forecast.") % values
+    return gettext("Checked at %(when)s, with the forecast.") % values
+
+
+def campaign_warnings_html(campaign: Campaign, *, status: snapshots.Status | None = None, site_name: str) -> str:
+    """The drafting warnings of the campaign's moments (``campaigns.planning``), as the last forecast run
+    checked them (they read every contact: never in a request)."""
+    status = status or snapshots.campaign_status(campaign.pk)
+    titles = status.plan.titles.get("moments", {})
+    live = set(status.plan.live_moment_ids())
+    moments = [{"title": titles[str(pk)], "url": reverse(f"{site_name}:campaigns_moment_change", args=[pk]),
+                "warnings": sentences}
+               for pk, sentences in (status.drafting or {}).items() if sentences and pk in live]  # fmt: skip
+    html = render_to_string("campaigns/admin_warnings_campaign.html", {"moments": moments})  # safe: a template's
+    return format_html('<p class="mb-1 text-sm" data-testid="drafting-checked">{}</p>{}',
+                       _checked_note(status, checked=status.drafting is not None), html)  # fmt: skip
+
+
+def moment_warnings_html(moment: Moment, *, status: snapshots.Status | None = None) -> str:
+    from campaigns import planning
+
+    if moment.state not in planning.PLANNING_STATES:
+        return gettext("No longer checked: the moment is past drafting.")
+    status = status or snapshots.moment_status(moment)
+    said = (status.drafting or {}).get(moment.pk)
+    note = _checked_note(status, checked=said is not None)
+    html = render_to_string("campaigns/admin_warnings.html", {"warnings": said}) if said is not None else ""
+    return format_html('<p class="mb-1 text-sm" data-testid="drafting-checked">{}</p>{}', note, html)

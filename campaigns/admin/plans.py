@@ -23,7 +23,6 @@ from unfold.decorators import action
 from analytics.models import ForecastJob
 from campaigns import rules, selectors, services
 from campaigns.admin import channels, forecast_panel
-from campaigns.admin import warnings as drafting_warnings
 from campaigns.admin.common import history_html, transition_page
 from campaigns.models import (
     Campaign,
@@ -97,6 +96,7 @@ class CampaignAdmin(ModelAdmin):
         if change and obj is not None and obj.pk:  # the last snapshot (never computed here), not on the add page
             context["reach_forecast"] = forecast_panel.campaign_panel(campaign=obj, user=request.user,
                                                                       admin_site=self.admin_site)  # fmt: skip
+            obj._forecast_status = context["reach_forecast"].status  # the warnings field reads it too
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def get_urls(self):
@@ -147,11 +147,21 @@ class CampaignAdmin(ModelAdmin):
 
     @admin.display(description=_("warnings"))
     def warnings(self, obj):
-        return drafting_warnings.campaign_html(obj, site_name=self.admin_site.name) if obj.pk else "—"
+        if not obj.pk:
+            return "—"
+        # As the last forecast run checked them (never in the request); Unfold asks a read-only field for
+        # its value several times per page: built once.
+        if not hasattr(obj, "_drafting_warnings"):
+            obj._drafting_warnings = forecast_panel.campaign_warnings_html(
+                obj, status=getattr(obj, "_forecast_status", None), site_name=self.admin_site.name
+            )
+        return obj._drafting_warnings
 
     @admin.display(description=_("channel QR codes"))
     def channel_codes(self, obj):
-        return channels.codes_html(obj)
+        if not hasattr(obj, "_channel_codes"):  # asked for several times per page
+            obj._channel_codes = channels.codes_html(obj)
+        return obj._channel_codes
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -285,6 +295,7 @@ class MomentAdmin(ModelAdmin):
             saved = obj if request.method == "GET" else Moment.objects.get(pk=obj.pk)
             context["reach_forecast"] = forecast_panel.moment_panel(moment=saved, user=request.user,
                                                                     admin_site=self.admin_site)  # fmt: skip
+            obj._forecast_status = context["reach_forecast"].status  # the warnings field reads it too
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def has_change_permission(self, request, obj=None):
@@ -316,7 +327,13 @@ class MomentAdmin(ModelAdmin):
 
     @admin.display(description=_("warnings"))
     def warnings(self, obj):
-        return drafting_warnings.moment_html(obj) if obj.pk else "—"
+        if not obj.pk:
+            return "—"
+        if not hasattr(obj, "_drafting_warnings"):  # as the campaign's: checked in the background, built once
+            obj._drafting_warnings = forecast_panel.moment_warnings_html(
+                obj, status=getattr(obj, "_forecast_status", None)
+            )
+        return obj._drafting_warnings
 
     @admin.display(description=_("approved versions"))
     def approved_versions(self, obj):

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from analytics import snapshots
 from campaigns import planning, services
 from campaigns.dispatch import variant_associate_ids
 from campaigns.models import Moment, State
@@ -241,12 +242,16 @@ def test_the_moment_page_shows_its_warnings(client, shop, tiers, quiet_nights):
     cf.variant(moment, departments=[shop["store"]], tags=[tiers["金卡会员"]], name="金卡会员")
     cf.variant(moment, departments=[shop["store"]], name="其他客户")
     client.force_login(shop["owner"])
-    html = client.get(reverse("admin:campaigns_moment_change", args=[moment.pk])).content.decode()
-    assert 'data-testid="drafting-warnings"' in html
+    url = reverse("admin:campaigns_moment_change", args=[moment.pk])
+    assert "Not checked yet" in client.get(url).content.decode()  # checked with the forecast, in the background
+    snapshots.recompute(shop["campaign"].pk)  # what the worker does after the plan changed
+    html = client.get(url).content.decode()
+    assert 'data-testid="drafting-warnings"' in html and "Checked at " in html
     assert "Nobody can publish this moment" in html and "3 customers are in two variants of this moment" in html
     assert "Warnings do not stop the moment from being submitted" in html
     calm = _moment(shop, _at(shop["day"], 10), title="白天")
     cf.variant(calm, departments=[shop["store"]])
+    snapshots.recompute(shop["campaign"].pk)
     html = client.get(reverse("admin:campaigns_moment_change", args=[calm.pk])).content.decode()
     assert 'data-testid="drafting-warnings-none"' in html
 
@@ -258,6 +263,7 @@ def test_the_campaign_page_shows_each_moments_warnings(client, shop, tiers, quie
     cf.variant(calm, departments=[shop["store"]])
     cancelled = _moment(shop, _at(shop["day"], 23, 55), title="取消了")
     Moment.objects.filter(pk=cancelled.pk).update(state=State.CANCELLED)
+    snapshots.recompute(shop["campaign"].pk)  # the checks run with the forecast, in the background
     client.force_login(shop["owner"])
     html = client.get(reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk])).content.decode()
     assert html.count("data-warning-moment") == 1  # the calm and the cancelled ones have nothing to say
