@@ -218,3 +218,62 @@ def test_the_periodic_sweep_recomputes_with_the_jobs(plan):
     assert forecast_snapshots_task() == {"forecast snapshots": [plan["campaign"].pk]}
     job = ForecastJob.objects.get(campaign=plan["campaign"])
     assert job.state == "done" and MomentForecast.objects.filter(moment__campaign=plan["campaign"]).count() == 2
+
+
+# --- the API: read the snapshot, ask for a recomputation, follow it ------------------------------------------
+def _api(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_authenticate(user)
+    return client
+
+
+def test_the_api_reads_the_snapshot_asks_for_a_recomputation_and_follows_it(
+    plan, sent, django_capture_on_commit_callbacks
+):
+    api = _api(plan["owner"])
+    campaign = plan["campaign"]
+    snapshot_url = f"/api/v1/analytics/forecast/campaigns/{campaign.public_id}/"
+    job_url = snapshot_url + "job/"
+    assert api.get(snapshot_url).status_code == 404 and api.get(job_url).status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = api.post(job_url)
+    assert asked.status_code == 202 and asked.json()["state"] == "queued" and asked.json()["campaign"] == str(
+        campaign.public_id)  # fmt: skip
+    assert [wait for _pk, wait, _queue in sent] == [0]  # asked for: now, not debounced
+    assert api.get(asked["Location"]).json()["public_id"] == asked.json()["public_id"]
+    snapshots.job_run(ForecastJob.objects.get(campaign=campaign).pk)  # the worker
+    followed = api.get(job_url).json()
+    assert (followed["state"], followed["steps_done"], followed["steps_total"]) == ("done", 4, 4)
+    body = api.get(snapshot_url).json()
+    expected = forecast.forecast_campaign(campaign)
+    assert (body["reach"], body["contacts"], body["stale"], body["job"]["state"]) == (
+        expected.reach, expected.contacts, False, "done")  # fmt: skip
+    Moment.objects.filter(pk=plan["first"].pk).update(expires_at=plan["first"].expires_at + dt.timedelta(hours=1))
+    body = api.get(snapshot_url).json()
+    assert body["stale"] is True and body["changes"] == ["“早安”: its times changed."]
+
+
+def test_who_may_not_read_the_plan_may_not_read_ask_or_follow_its_forecast(plan):
+    from staff.roles import MANAGER
+
+    snapshots.recompute(plan["campaign"].pk)
+    job = ForecastJob.objects.get(campaign=plan["campaign"])
+    base = f"/api/v1/analytics/forecast/campaigns/{plan['campaign'].public_id}/"
+    for user in (factories.user("nobody"), factories.user("boss", role=MANAGER, manages=[plan["store"]])):
+        api = _api(user)
+        assert api.get(base).status_code == 403 and api.get(base + "job/").status_code == 403
+        assert api.post(base + "job/").status_code == 403
+        assert api.get(f"/api/v1/analytics/forecast/jobs/{job.public_id}/").status_code == 403
+        assert api.post("/api/v1/analytics/forecast/", {"moments": [str(plan["first"].public_id)]},
+                        format="json").status_code == 403  # fmt: skip
+    job.refresh_from_db()
+    assert job.requested_by is None and ForecastJob.objects.count() == 1
+
+
+def test_the_forecast_of_chosen_moments_is_bounded(plan):
+    api = _api(plan["owner"])
+    too_many = [str(plan["first"].public_id)] * (snapshots.MAX_CHOSEN_MOMENTS + 1)
+    response = api.post("/api/v1/analytics/forecast/", {"moments": too_many}, format="json")
+    assert response.status_code == 400 and "moments" in response.json()
