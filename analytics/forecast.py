@@ -371,8 +371,8 @@ def _insert(cursor, table: str, rows: list[tuple]) -> None:
         cursor.execute(f"INSERT INTO {table} VALUES {values}", [v for row in chunk for v in row])
 
 
-GROUP_TABLES = ("fc_assoc", "fc_tagbit", "fc_rank", "fc_feed", "fc_feedbit", "fc_special", "fc_group", "fc_key",
-                "fc_decide", "fc_keycoll", "fc_gk", "fc_shared")  # fmt: skip
+GROUP_TABLES = ("fc_assoc", "fc_tagbit", "fc_rank", "fc_fed", "fc_feed", "fc_feedbit", "fc_special", "fc_group",
+                "fc_key", "fc_decide", "fc_keycoll", "fc_gk", "fc_ak", "fc_multi")  # fmt: skip
 
 
 @dataclass
@@ -465,21 +465,25 @@ def _ranks(cursor, groups: _Groups) -> None:
 
 
 def _feeds(cursor, groups: _Groups) -> None:
-    """fc_feed: what is already in the senders' feeds on their planned days (not our moments': they are
-    planned), per (contact, day, moment); fc_fed: each fed contact's bits, a bit per distinct
-    (day, moment, count up to the cap)."""
+    """fc_fed: what is already in the senders' feeds on their planned days (not our moments': they are
+    planned), per (associate, customer, day, moment), counted up to the cap; fc_feed: the same per contact;
+    fc_feedbit: a bit per distinct (day, moment, count)."""
     ours = ", ".join(["%s"] * len(groups.our_moment_ids)) or "NULL"
     cap = int(max((p.rules.feed_cap for p in groups.planned), default=0))
     cursor.execute(
-        f"""CREATE TEMPORARY TABLE fc_feed AS
-            SELECT c.id AS contact_id, d.day, COALESCE(d.moment_id, 0) AS moment_id,
+        f"""CREATE TEMPORARY TABLE fc_fed AS
+            SELECT d.associate_id, d.customer_id, d.day, COALESCE(d.moment_id, 0) AS moment_id,
                    CASE WHEN COUNT(*) > {cap} THEN {cap} ELSE COUNT(*) END AS n
             FROM {_table(Delivery)} d
-            JOIN {_table(Contact)} c ON c.associate_id = d.associate_id AND c.customer_id = d.customer_id
             WHERE (d.moment_id IS NULL OR d.moment_id NOT IN ({ours}))
               AND EXISTS (SELECT 1 FROM fc_sender s WHERE s.associate_id = d.associate_id AND s.day = d.day)
-            GROUP BY c.id, d.day, COALESCE(d.moment_id, 0)""",
+            GROUP BY d.associate_id, d.customer_id, d.day, COALESCE(d.moment_id, 0)""",
         groups.our_moment_ids,
+    )
+    _analyze(cursor, "fc_fed")  # few rows: their contacts are found through the unique index, not a scan
+    cursor.execute(
+        f"""CREATE TEMPORARY TABLE fc_feed AS SELECT c.id AS contact_id, f.day, f.moment_id, f.n FROM fc_fed f
+            JOIN {_table(Contact)} c ON c.associate_id = f.associate_id AND c.customer_id = f.customer_id"""
     )
     cursor.execute("SELECT DISTINCT day, moment_id, n FROM fc_feed")
     groups.triples = sorted(cursor.fetchall(), key=lambda t: (str(t[0]), t[1], t[2]))
@@ -573,11 +577,20 @@ def _group_decide(cursor, groups: _Groups) -> list[_Pattern]:
     decided (fc_key: its pattern's bit; fc_decide: its slots' outcomes; fc_keycoll: its collisions)."""
     columns, expressions = groups.key_columns()[1:], groups.key_expressions()
     named = ", ".join(f"{e} AS {c}" for e, c in zip(expressions, columns, strict=True))
+    contact = _table(Contact)
+    shared = "CASE WHEN m.customer_id IS NULL THEN 0 ELSE c.customer_id END"
+    # The customers with two or more contacts (any associate, any state: a superset is harmless), from the
+    # (customer, associate) index alone.
     cursor.execute(
-        f"CREATE TEMPORARY TABLE fc_group AS SELECT c.associate_id, {named}, COUNT(*) AS n "
-        f"FROM {_table(Contact)} c LEFT JOIN fc_special s ON s.contact_id = c.id "
-        f"WHERE c.is_active AND c.associate_id IN (SELECT associate_id FROM fc_assoc) "
-        f"GROUP BY c.associate_id, {', '.join(expressions)}"
+        f"CREATE TEMPORARY TABLE fc_multi AS SELECT customer_id FROM {contact} GROUP BY customer_id HAVING COUNT(*) > 1"
+    )
+    _analyze(cursor, "fc_multi")
+    cursor.execute(
+        f"""CREATE TEMPORARY TABLE fc_group AS SELECT c.associate_id, {shared} AS customer_id, {named}, COUNT(*) AS n
+            FROM {contact} c LEFT JOIN fc_special s ON s.contact_id = c.id
+            LEFT JOIN fc_multi m ON m.customer_id = c.customer_id
+            WHERE c.is_active AND c.associate_id IN (SELECT associate_id FROM fc_assoc)
+            GROUP BY c.associate_id, {shared}, {", ".join(expressions)}"""
     )
     keyed = ", ".join(f"g.{c}" for c in columns)
     cursor.execute(
@@ -613,45 +626,34 @@ def _group_decide(cursor, groups: _Groups) -> list[_Pattern]:
     _insert(cursor, "fc_keycoll", collision_rows)
     join = " AND ".join(f"k.{c} = g.{c}" for c in columns)
     cursor.execute(
-        "CREATE TEMPORARY TABLE fc_gk AS SELECT g.associate_id, k.key_id, g.n FROM fc_group g "
+        "CREATE TEMPORARY TABLE fc_gk AS SELECT g.associate_id, g.customer_id, k.key_id, g.n FROM fc_group g "
         f"JOIN fc_assoc a ON a.associate_id = g.associate_id JOIN fc_key k ON k.profile = a.profile AND {join}"
     )
-    _analyze(cursor, "fc_key", "fc_decide", "fc_keycoll", "fc_gk")
+    # Per (associate, key), what the per-associate figures read.
+    cursor.execute("CREATE TEMPORARY TABLE fc_ak AS SELECT associate_id, key_id, SUM(n) AS n FROM fc_gk "
+                   "GROUP BY associate_id, key_id")  # fmt: skip
+    _analyze(cursor, "fc_key", "fc_decide", "fc_keycoll", "fc_gk", "fc_ak")
     return list(patterns)
 
 
-def _combinations(cursor, groups: _Groups, patterns: list[_Pattern]) -> list[tuple[set[int], int, int]]:
+def _combinations(cursor, patterns: list[_Pattern]) -> list[tuple[set[int], int, int]]:
     """The customers, counted per combination: (their patterns, how many of their contacts are delivered
     something of ours: 0, 1 or 2 and more, customers). A customer with one contact (most of them) is that
-    contact's key: counted from fc_gk, less the contacts of customers with two or more contacts (fc_shared,
-    any associate, any state), whose patterns are OR-ed in a pass grouped by customer over them alone."""
+    contact's pattern: fc_gk's rows without a customer. A customer with two or more contacts (any associate,
+    any state) has a row per contact in fc_gk: their patterns are OR-ed in a pass grouped by customer."""
+    cursor.execute(
+        "SELECT k.pattern, k.delivers, SUM(g.n) FROM fc_gk g JOIN fc_key k ON k.key_id = g.key_id "
+        "WHERE g.customer_id = 0 GROUP BY k.pattern, k.delivers"
+    )
+    single = [({pattern}, delivers, int(n)) for pattern, delivers, n in cursor.fetchall()]
     chunks = _chunks(len(patterns))
-    columns, expressions = groups.key_columns()[1:], groups.key_expressions()
-    named = ", ".join(f"{e} AS {c}" for e, c in zip(expressions, columns, strict=True))
-    contact = _table(Contact)
-    cursor.execute(
-        f"""CREATE TEMPORARY TABLE fc_shared AS
-            SELECT c.customer_id, a.profile, {named}
-            FROM {contact} c JOIN fc_assoc a ON a.associate_id = c.associate_id
-            LEFT JOIN fc_special s ON s.contact_id = c.id
-            WHERE c.is_active AND c.customer_id IN (
-                SELECT x.customer_id FROM {contact} x GROUP BY x.customer_id HAVING COUNT(*) > 1)"""
-    )
-    _analyze(cursor, "fc_shared")
-    join = " AND ".join(f"k.{c} = x.{c}" for c in groups.key_columns())
-    cursor.execute(
-        "SELECT k.pattern, k.delivers, COALESCE(g.n, 0) - COALESCE(x.n, 0) FROM fc_key k "
-        "LEFT JOIN (SELECT key_id, SUM(n) AS n FROM fc_gk GROUP BY key_id) g ON g.key_id = k.key_id "
-        f"LEFT JOIN (SELECT k.key_id, COUNT(*) AS n FROM fc_shared x JOIN fc_key k ON {join} GROUP BY k.key_id) x "
-        "ON x.key_id = k.key_id"
-    )
-    single = [({pattern}, delivers, int(n)) for pattern, delivers, n in cursor.fetchall() if n]
     bits = ", ".join(f"bit_or(k.pbit{i}) AS p{i}" for i in range(chunks))
     outer = ", ".join(f"p{i}" for i in range(chunks))
     cursor.execute(
         f"""SELECT {outer}, CASE WHEN delivers > 1 THEN 2 ELSE delivers END, COUNT(*) FROM (
-                SELECT x.customer_id, {bits}, SUM(k.delivers) AS delivers
-                FROM fc_shared x JOIN fc_key k ON {join} GROUP BY x.customer_id) per
+                SELECT g.customer_id, {bits}, SUM(k.delivers * g.n) AS delivers
+                FROM fc_gk g JOIN fc_key k ON k.key_id = g.key_id WHERE g.customer_id <> 0
+                GROUP BY g.customer_id) per
             GROUP BY {", ".join(str(i + 1) for i in range(chunks + 1))}"""
     )
     return single + [(_flags(row[:chunks]), int(row[chunks]), int(row[chunks + 1])) for row in cursor.fetchall()]
@@ -667,13 +669,13 @@ def _group_summary(cursor, groups: _Groups, patterns: list[_Pattern]) -> Forecas
                    SUM(CASE WHEN d.outcome = {CAPPED} THEN g.n ELSE 0 END),
                    SUM(CASE WHEN d.outcome = {UNREACHABLE} THEN g.n ELSE 0 END),
                    SUM(CASE WHEN d.outcome = {UNPUBLISHABLE} THEN g.n ELSE 0 END)
-            FROM fc_gk g JOIN fc_decide d ON d.key_id = g.key_id WHERE d.ours = 1 GROUP BY d.slot"""
+            FROM fc_ak g JOIN fc_decide d ON d.key_id = g.key_id WHERE d.ours = 1 GROUP BY d.slot"""
     )
     counted = {row[0]: [int(n or 0) for n in row[1:]] for row in cursor.fetchall()}
     audience: dict[int, int] = {}
     reach: dict[int, int] = {}
     collided: dict[tuple, int] = {}
-    for combination, delivering, customers in _combinations(cursor, groups, patterns):
+    for combination, delivering, customers in _combinations(cursor, patterns):
         mine = [patterns[i] for i in combination]
         seen = frozenset().union(*(m.audience for m in mine))
         got = frozenset().union(*(m.delivered for m in mine))
@@ -701,7 +703,7 @@ def _group_summary(cursor, groups: _Groups, patterns: list[_Pattern]) -> Forecas
         if not p.publishable and p.variant.moment_id not in forecast.unpublishable_moments:
             forecast.unpublishable_moments.append(p.variant.moment_id)
 
-    cursor.execute("SELECT c.lost, c.planned, c.won, COUNT(DISTINCT g.associate_id) FROM fc_gk g "
+    cursor.execute("SELECT c.lost, c.planned, c.won, COUNT(DISTINCT g.associate_id) FROM fc_ak g "
                    "JOIN fc_keycoll c ON c.key_id = g.key_id GROUP BY c.lost, c.planned, c.won")  # fmt: skip
     for lost, is_planned, won, associates in sorted(cursor.fetchall(), key=lambda r: (-r[1], r[0], r[2])):
         kind = "planned" if is_planned else "feed"
@@ -713,7 +715,7 @@ def _group_summary(cursor, groups: _Groups, patterns: list[_Pattern]) -> Forecas
     forecast.collisions.sort(key=lambda c: (-c.customers, c.variant_id))
 
     cursor.execute(
-        f"""SELECT g.associate_id, d.day, SUM(g.n) FROM fc_gk g JOIN fc_decide d ON d.key_id = g.key_id
+        f"""SELECT g.associate_id, d.day, SUM(g.n) FROM fc_ak g JOIN fc_decide d ON d.key_id = g.key_id
             WHERE d.ours = 1 AND d.outcome = {CAPPED}
             GROUP BY g.associate_id, d.day ORDER BY 3 DESC, 1, 2 LIMIT {TOP_ASSOCIATE_DAYS}"""
     )
@@ -721,7 +723,7 @@ def _group_summary(cursor, groups: _Groups, patterns: list[_Pattern]) -> Forecas
         {"associate_id": a, "day": _date(day), "cap_loss": int(n)} for a, day, n in cursor.fetchall()
     ]
     cursor.execute(
-        "SELECT g.associate_id, SUM(g.n) FROM fc_gk g JOIN fc_key k ON k.key_id = g.key_id WHERE k.unreachable = 1 "
+        "SELECT g.associate_id, SUM(g.n) FROM fc_ak g JOIN fc_key k ON k.key_id = g.key_id WHERE k.unreachable = 1 "
         "GROUP BY g.associate_id ORDER BY 2 DESC, 1"
     )
     forecast.verification = [{"associate_id": a, "customers": int(n)} for a, n in cursor.fetchall()]
@@ -733,7 +735,7 @@ GROUP_ASSOCIATE_DAYS = f"""
     SELECT %s, g.associate_id, d.day, SUM(CASE WHEN d.outcome = {DELIVERED} THEN g.n ELSE 0 END),
            SUM(CASE WHEN d.outcome = {CAPPED} THEN g.n ELSE 0 END),
            SUM(CASE WHEN d.outcome = {UNREACHABLE} THEN g.n ELSE 0 END)
-    FROM fc_gk g JOIN fc_decide d ON d.key_id = g.key_id WHERE d.ours = 1 GROUP BY g.associate_id, d.day"""
+    FROM fc_ak g JOIN fc_decide d ON d.key_id = g.key_id WHERE d.ours = 1 GROUP BY g.associate_id, d.day"""
 PAIR_ASSOCIATE_DAYS = f"""
     SELECT %s, associate_id, day, SUM(CASE WHEN outcome = {DELIVERED} THEN 1 ELSE 0 END),
            SUM(CASE WHEN outcome = {CAPPED} THEN 1 ELSE 0 END),
@@ -755,6 +757,11 @@ def _group_run(planned: list[Planned], our_moment_ids: list[int], keep=None):
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             connection.connection.create_aggregate("bit_or", 1, _BitOr)
+        else:
+            # A few big hash aggregations and joins (one entry per tagged contact): room so they stay in memory
+            # (the default 4 MB spills them to disk), and no JIT (compiling costs more than it saves here).
+            # For this transaction only (set_config's is_local).
+            cursor.execute("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")
         _create_scratch(cursor)
         try:
             _group_scratch_drop(cursor)

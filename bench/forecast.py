@@ -13,14 +13,20 @@ scan of the rows it must read (PostgreSQL).
    one of its tags when it has some, counted per variant; and the deliveries already
    recorded on the planned days. It decides nothing (no ranking, no cap, no temporary
    table). Run once untimed first, so both sides start from warm caches.
-3. ``analytics.forecast.forecast_campaign``, timed.
+3. ``analytics.forecast.forecast_campaign``, timed (the group path: one decision per contact key, see
+   the module's docstring). Printed beside it: the ratio against the bare scan, this process's peak
+   memory (the worker's side, limit 1 GiB) and what PostgreSQL wrote to temporary files meanwhile.
 4. Checks (non-zero exit when one fails): per variant, the forecast's (associate,
    customer) pairs equal the scan's count and split exactly into deliveries, cap loss
    and verification loss; verification loss equals the contacts past the 200 earliest
    of the unverified associates; the cap bites exactly where the world says (day 1
    evening after the personal posts, day 3 gold after the other campaign's moment) and
-   nowhere else. At smoke size, every planned row is also read back
-   (``forecast_rows``) and no (associate, customer, day) exceeds the feed cap.
+   nowhere else; the peak memory stays under 1 GiB. At smoke size, every planned row is also read back
+   (``forecast_rows``), no (associate, customer, day) exceeds the feed cap, and the pair path
+   (``forecast_pairs``, one row per planned pair) gives every figure the group path gives.
+
+The tables are vacuumed after the build (not timed), as autovacuum leaves a settled brand's tables: the
+forecast reads the (customer, associate) index alone to find the customers shared by associates.
 
     python bench/forecast.py [--associates 10000] [--contacts-per-associate 500] [--smoke]
 """
@@ -28,6 +34,7 @@ scan of the rows it must read (PostgreSQL).
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -36,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import apply_smoke, campaign_build, fresh_postgres_django, size_arguments, step, world_build
 
 PERSONAL_POSTERS_EVERY = 50
+MEMORY_LIMIT = 1 << 30  # the worker's peak, issue #19
 
 
 def scan_sql(variant_ids: list[int], days: list) -> tuple[str, list]:
@@ -91,6 +99,8 @@ def main() -> None:
     planned = forecast.planned_for(moments)
     variant_ids = [p.variant.pk for p in planned]
     sql, params = scan_sql(variant_ids, days)
+    with step("vacuum"):
+        vacuum(["staff_contact", "staff_contacttag", "staff_customer", "analytics_delivery"])
 
     with connection.cursor() as cursor:
         cursor.execute(sql, params)  # warm-up, untimed
@@ -100,9 +110,12 @@ def main() -> None:
         scan_s = time.perf_counter() - started
     read = sum(scanned.values())
 
+    temp_before = temp_bytes()
     started = time.perf_counter()
     result = forecast.forecast_campaign(campaign)
     forecast_s = time.perf_counter() - started
+    temp_written = temp_bytes() - temp_before
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # bytes (Linux reports KiB)
 
     deliveries = scanned.get(0, 0)
     print(f"planned variants: {len(planned)} ({sum(p.ours for p in planned)} ours) on {len(days)} days; "
@@ -113,15 +126,51 @@ def main() -> None:
     print(f"forecast_campaign: {forecast_s:.2f} s, {read / forecast_s:,.0f} rows read/s")
     print(f"bare scan of the same rows: {scan_s:.2f} s, {read / scan_s:,.0f} rows/s")
     print(f"ratio (lower is better): {forecast_s / scan_s:.2f}× the baseline")
+    print(f"peak memory of this process (the worker): {peak / 2**20:,.0f} MiB (limit {MEMORY_LIMIT / 2**20:,.0f} MiB); "
+          f"PostgreSQL temporary files during the forecast: {temp_written / 2**20:,.0f} MiB")  # fmt: skip
 
     problems = check(result, scanned, planned, days, rules_for(days[0]).unverified_reach_limit, Contact)
+    if peak > MEMORY_LIMIT:
+        problems.append(f"peak memory {peak / 2**20:,.0f} MiB over {MEMORY_LIMIT / 2**20:,.0f} MiB")
     if args.associates * args.contacts_per_associate <= 100_000:
         with step("smoke: every planned row against the feed cap"):
             problems += check_rows(forecast.forecast_rows(moments), result, planned)
+        with step("smoke: the pair path gives every figure the group path gives"):
+            problems += check_pairs(result, forecast.forecast_pairs(moments))
     for problem in problems:
         print("  ", problem)
     if problems:
         sys.exit(f"forecast bench: {len(problems)} inconsistencies")
+
+
+def vacuum(tables: list[str]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # outside a transaction (autocommit)
+        for table in tables:
+            cursor.execute(f'VACUUM (ANALYZE) "{table}"')
+
+
+def temp_bytes() -> int:
+    """What this database's sessions wrote to temporary files so far (pg_stat_database)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()")
+        return int(cursor.fetchone()[0] or 0)
+
+
+def check_pairs(grouped, pairs) -> list[str]:
+    """The group path against the pair path: every field of the Forecast (collisions in any order)."""
+    from dataclasses import asdict
+
+    def canonical(result):
+        data = asdict(result)
+        data["collisions"] = sorted(data["collisions"], key=lambda c: sorted((k, str(v)) for k, v in c.items()))
+        return data
+
+    a, b = canonical(grouped), canonical(pairs)
+    return [f"{name}: groups {str(a[name])[:200]} ≠ pairs {str(b[name])[:200]}" for name in a if a[name] != b[name]]
 
 
 def check(result, scanned: dict, planned, days, reach_limit: int, Contact) -> list[str]:
