@@ -14,6 +14,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/moments_bench"
+COPY_CHUNK = 1 << 20  # bytes per copy.write() in copy_baseline
 
 
 def fresh_postgres_django() -> str:
@@ -65,15 +66,17 @@ def copy_baseline(models) -> tuple[float, dict[str, int]]:
     counts = {}
     with tempfile.TemporaryDirectory() as folder, connection.cursor() as cursor:
         for table in tables:
-            with open(Path(folder) / table, "w") as out:
-                cursor.copy_expert(f'COPY "{table}" TO STDOUT', out)
+            with open(Path(folder) / table, "wb") as out, cursor.copy(f'COPY "{table}" TO STDOUT') as copy:
+                for data in copy:
+                    out.write(data)
             cursor.execute(f'SELECT count(*) FROM "{table}"')
             counts[table] = cursor.fetchone()[0]
         cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in reversed(tables)) + " CASCADE")
         started = time.perf_counter()
         for table in tables:
-            with open(Path(folder) / table) as source:
-                cursor.copy_expert(f'COPY "{table}" FROM STDIN', source)
+            with open(Path(folder) / table, "rb") as source, cursor.copy(f'COPY "{table}" FROM STDIN') as copy:
+                while data := source.read(COPY_CHUNK):
+                    copy.write(data)
         return time.perf_counter() - started, counts
 
 
@@ -308,22 +311,20 @@ def campaign_build(*, personal_posters_every: int = 0) -> dict:
 # --- databases and servers of our own (bench/resilience.py, bench/load.py) ------------------------------
 def database_recreate(url: str) -> None:
     """Drop and create the PostgreSQL database named in ``url`` (its server must be up)."""
-    import psycopg2
+    import psycopg
 
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql"}:
         sys.exit(f"Benchmarks measure PostgreSQL only: {url!r} is not a PostgreSQL URL.")
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     try:
-        connection = psycopg2.connect(admin_url, connect_timeout=5)
-    except psycopg2.OperationalError as error:
+        connection = psycopg.connect(admin_url, connect_timeout=5, autocommit=True)
+    except psycopg.OperationalError as error:
         sys.exit(f"Benchmarks need PostgreSQL at {admin_url}: {error}")
-    connection.autocommit = True
     name = parts.path.lstrip("/")
-    with connection.cursor() as cursor:
+    with connection, connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
 
 
 def manage(*argv: str, env: dict[str, str]) -> None:

@@ -88,10 +88,9 @@ class Record:
     (member, link) pair: the card of one moment's task for one associate."""
 
     def __init__(self, url: str, table: str):
-        import psycopg2
+        import psycopg
 
-        self.connection = psycopg2.connect(url)
-        self.connection.autocommit = True
+        self.connection = psycopg.connect(url, autocommit=True)
         self.table = table
         self.expected: dict[int, tuple[list[str], list[str]]] = {}  # moment id → (userids, links)
 

@@ -9,72 +9,36 @@ the size. Values are written as given: the caller supplies every column
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import io
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from django.db import DatabaseError, connection
 from django.db.models import Model
 
-# 20k rows is a few MB of COPY text: large enough that per-statement overhead
-# vanishes, small enough to keep memory flat and the progress bar moving.
+# Rows taken from the iterator at a time: a progress report per batch, and on SQLite
+# one executemany each. 20k is large enough that per-batch overhead vanishes, small
+# enough to keep memory flat and the progress bar moving.
 BATCH_ROWS = 20_000
 
 
-def _copy_text(value) -> str:
-    """One value in PostgreSQL's COPY text format."""
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
-
-
-def copy_text_lines(rows: Iterable[Sequence]) -> Iterable[str]:
-    for row in rows:
-        yield "\t".join([_copy_text(value) for value in row]) + "\n"
-
-
-# Bytes handed to the driver per read: large enough to amortise the Python calls.
-_STREAM_CHUNK = 1 << 20
-
-
-class _CopyStream(io.RawIOBase):
-    """A file-like object psycopg2's ``copy_expert`` reads COPY text from, built
-    lazily from a row iterator, ``BATCH_ROWS`` rows at a time."""
-
-    def __init__(self, rows, on_batch):
-        self._rows = rows
-        self._on_batch = on_batch
-        self._buffer = b""
-        self.rows = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            batch = list(itertools.islice(self._rows, BATCH_ROWS))
-            if not batch:
-                break
-            self._buffer += "".join(copy_text_lines(batch)).encode()
-            self.rows += len(batch)
-            if self._on_batch:
-                self._on_batch(len(batch))
-        if size < 0:
-            size = len(self._buffer)
-        chunk, self._buffer = self._buffer[:size], self._buffer[size:]
-        return chunk
+def _copy_rows(cursor, sql: str, rows: Iterator[Sequence], on_batch: Callable[[int], None] | None) -> int:
+    """Feed ``rows`` to one ``COPY … FROM STDIN`` through psycopg 3's ``cursor.copy()``;
+    returns the count. ``write_row`` formats each value in C with psycopg's own
+    adapters, and the driver sends the text to the server 32 KB at a time, so the
+    server inserts while Python produces the next rows (a COPY per batch would wait
+    for the server to finish each batch before generating the next)."""
+    total = 0
+    # A refused row surfaces when the COPY ends (the ``with`` block's exit): wrap it
+    # so it raises Django's IntegrityError like every other query.
+    with connection.wrap_database_errors, cursor.copy(sql) as copy:
+        write_row = copy.write_row
+        while batch := list(itertools.islice(rows, BATCH_ROWS)):
+            for row in batch:
+                write_row(row)
+            total += len(batch)
+            if on_batch:
+                on_batch(len(batch))
+    return total
 
 
 def _columns(model: type[Model], fields: Sequence[str]) -> list[str]:
@@ -99,16 +63,8 @@ def bulk_load(
     rows = iter(rows)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One COPY per table, fed as the rows are generated: the server inserts
-            # while Python produces the next rows (a COPY per batch would wait for
-            # the server to finish each batch before generating the next).
-            stream = _CopyStream(rows, on_batch)
-            # copy_expert is psycopg2's own: wrap it so a refused row raises Django's
-            # IntegrityError like every other query. Positional: under DEBUG,
-            # Django's CursorDebugWrapper takes no keywords here.
-            with connection.wrap_database_errors:
-                cursor.copy_expert(copy_sql(model, fields), stream, _STREAM_CHUNK)
-            total = stream.rows
+            # One COPY per table, fed as the rows are generated.
+            total = _copy_rows(cursor, copy_sql(model, fields), rows, on_batch)
         else:
             quote = connection.ops.quote_name
             columns = ", ".join(quote(column) for column in _columns(model, fields))
@@ -142,9 +98,7 @@ def insert_missing(*, model: type[Model], fields: Sequence[str], rows: Sequence[
             stage = quote(f"stage_{model._meta.db_table}")
             cursor.execute(f"CREATE TEMPORARY TABLE {stage} AS SELECT {columns} FROM {table} WITH NO DATA")
             try:
-                stream = _CopyStream(iter(rows), None)
-                with connection.wrap_database_errors:
-                    cursor.copy_expert(f"COPY {stage} ({columns}) FROM STDIN", stream, _STREAM_CHUNK)
+                _copy_rows(cursor, f"COPY {stage} ({columns}) FROM STDIN", iter(rows), None)
                 cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING")
                 inserted = cursor.rowcount
             except BaseException:

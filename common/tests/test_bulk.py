@@ -54,9 +54,16 @@ def test_the_database_still_refuses_bad_rows(db):
         bulk.bulk_load(model=Associate, fields=ASSOCIATE_FIELDS, rows=[_associate_row(first, "UPPER")])
 
 
-def test_copy_text_escapes_what_copy_would_misread():
-    line = next(bulk.copy_text_lines([(1, None, True, False, "a\tb\\c\nd")]))
-    assert line == "1\t\\N\tt\tf\ta\\tb\\\\c\\nd\n"
+def test_a_failure_while_producing_rows_aborts_the_load_with_that_error(db):
+    first = bulk.next_primary_key(Associate)
+
+    def rows():
+        yield _associate_row(first, "before-failure")
+        raise RuntimeError("the producer failed")
+
+    with pytest.raises(RuntimeError, match="the producer failed"), transaction.atomic():
+        bulk.bulk_load(model=Associate, fields=ASSOCIATE_FIELDS, rows=rows())
+    assert not Associate.objects.filter(userid="before-failure").exists()  # and the connection still works
 
 
 CUSTOMER_FIELDS = ["external_userid", "name", "type", "gender", "avatar", "corp_name", "created_at"]

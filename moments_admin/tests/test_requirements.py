@@ -14,6 +14,7 @@ def _pins(name: str) -> dict[str, str]:
         line = line.split("#")[0].strip().rstrip("\\").strip()
         if line and not line.startswith(("-", "--")):
             package, _, version = line.partition("==")
+            package = package.partition("[")[0]  # psycopg[binary] in an .in file, psycopg in its lock (--strip-extras)
             pins[package.strip().lower().replace("_", "-")] = version.strip()
     return pins
 
