@@ -131,7 +131,7 @@ class ForecastOut(serializers.Serializer):
 class JobOut(serializers.Serializer):
     """A forecast asked for, and how far it got."""
 
-    public_id = serializers.UUIDField(help_text="Follow it at /api/analytics/forecast/jobs/<public_id>/.")
+    public_id = serializers.UUIDField(help_text="Follow it at /api/v1/analytics/forecast/jobs/<public_id>/.")
     campaign = serializers.UUIDField(allow_null=True, help_text="A campaign's recomputation; null: chosen moments.")
     state = serializers.ChoiceField(choices=ForecastJob.State.choices)
     text = serializers.CharField(help_text="The state in a sentence (empty when done).")

@@ -258,10 +258,16 @@ def campaign_state_refresh(campaign: Campaign) -> str:
         state = State.CANCELLED
     Campaign.objects.filter(pk=campaign.pk).update(state=state)
     campaign.state = state
+    return state
+
+
+def _forecast_follows(campaign_id: int) -> None:
+    """The campaign's plan changed (what the forecast reads: a moment's times, a variant, approved or not,
+    cancelled): its forecast is recomputed in the background after commit, debounced (``analytics.snapshots``).
+    Not from dispatch: a moment going out does not change what it is forecast to reach."""
     from analytics import snapshots  # (analytics imports campaigns)
 
-    snapshots.plan_changed(campaign.pk)  # every workflow step ends here: the forecast follows (debounced)
-    return state
+    snapshots.plan_changed(campaign_id)
 
 
 def _require(user, permission: str, message: str) -> None:
@@ -336,6 +342,7 @@ def moment_decide(*, moment: Moment, by, approve: bool, note: str = "") -> Appro
     moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
     approved = _decide(moment, by=by, approve=approve, note=note)
     campaign_state_refresh(moment.campaign)
+    _forecast_follows(moment.campaign_id)
     approval = Approval.objects.create(
         campaign=moment.campaign, moment=moment, decided_by=by, note=note,
         decision=Approval.Decision.APPROVED if approve else Approval.Decision.REJECTED,
@@ -357,6 +364,7 @@ def campaign_decide(*, campaign: Campaign, by, approve: bool, note: str = "") ->
     for moment in in_review:
         approved += _decide(moment, by=by, approve=approve, note=note)
     campaign_state_refresh(campaign)
+    _forecast_follows(campaign.pk)
     approval = Approval.objects.create(
         campaign=campaign, moment=None, decided_by=by, note=note,
         decision=Approval.Decision.APPROVED if approve else Approval.Decision.REJECTED,
@@ -371,9 +379,7 @@ def moment_edited(*, moment: Moment, by) -> None:
     edit after submission or approval sends the moment back to draft."""
     moment = Moment.objects.select_for_update().select_related("campaign").get(pk=moment.pk)
     Moment.objects.filter(pk=moment.pk).update(edited_by=by)
-    from analytics import snapshots  # (analytics imports campaigns)
-
-    snapshots.plan_changed(moment.campaign_id)  # a draft's edit: the forecast follows (debounced)
+    _forecast_follows(moment.campaign_id)
     moment.edited_by = by
     versions.contributors_add(moment_ids=[moment.pk], user=by)
     if moment.state in EDITABLE_AGAIN:
@@ -441,6 +447,7 @@ def library_object_save(*, obj, by) -> list[Moment]:
                               note=note)  # fmt: skip
             versions.moment_versions_make(moment, by=by)
         campaign_state_refresh(moment.campaign)
+        _forecast_follows(moment.campaign_id)
     return affected
 
 
@@ -485,6 +492,7 @@ def moment_cancel(*, moment: Moment, by, note: str = "") -> None:
 
         transaction.on_commit(lambda: wecom_cancel_task.delay(wecom_ids))
     campaign_state_refresh(moment.campaign)
+    _forecast_follows(moment.campaign_id)
 
 
 # --- cloning ----------------------------------------------------------------------------------------
@@ -532,6 +540,7 @@ def moment_clone(*, moment: Moment, by, shift: dt.timedelta = dt.timedelta(days=
     """A draft copy of the moment in the same campaign, ``shift`` later (a day by default)."""
     copy = _moment_copy(moment, moment.campaign, shift, by)
     campaign_state_refresh(moment.campaign)
+    _forecast_follows(moment.campaign_id)
     return copy
 
 
@@ -547,6 +556,7 @@ def campaign_clone(*, campaign: Campaign, by, starts_on: dt.date | None = None, 
     for moment in campaign.moments.exclude(state=State.CANCELLED).order_by("publish_at", "id"):
         _moment_copy(moment, copy, shift, by)
     campaign_state_refresh(copy)
+    _forecast_follows(copy.pk)
     return copy
 
 

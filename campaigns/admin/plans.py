@@ -173,6 +173,10 @@ class CampaignAdmin(ModelAdmin):
         for moment in instances:  # new or changed moments
             services.moment_edited(moment=moment, by=request.user)
         services.campaign_state_refresh(form.instance)
+        if formset.deleted_objects:  # moments deleted from the plan: its forecast follows (analytics.snapshots)
+            from analytics import snapshots
+
+            snapshots.plan_changed(form.instance.pk)
 
     def _get(self, request, object_id) -> Campaign:
         campaign = self.get_object(request, unquote(object_id))
