@@ -22,9 +22,28 @@ members publish:
 - overlapping variants of one moment each deliver: a customer in two variants' audiences takes two
   slots, reported as ``variant_overlap``.
 
-All of it is set-based SQL (window functions over temporary tables), the same text on
-SQLite and PostgreSQL: one row per planned (variant, associate, customer) is decided in
-the database, never in a Python loop over contacts.
+How: by groups, not pairs (issue #19). Whether a planned variant reaches a contact depends only on
+the contact's *key*: its associate's planned slots (the profile: a brand has few), which of the planned
+variants' tag sets it carries, how many of the days' unverified reach limits it ranks past (the one
+boundary order, ``rules.ranked_contacts_sql``), and what is already in its feed on the planned days
+(each distinct (day, moment, count)). Set-based SQL on temporary tables, the same text on SQLite and
+PostgreSQL (``bit_or`` is PostgreSQL's, registered on SQLite):
+
+1. fc_sender: the (planned variant, targeted associate) rows; fc_assoc: each sender's profile.
+2. fc_special: the few contacts whose key is not their associate's plain one (tagged with a planned
+   tag, past a reach limit, or something in their feed), one aggregation of the three sources.
+3. One pass over the senders' active contacts counts them per (associate, key) — and, for customers
+   with two or more contacts (fc_multi, from the (customer, associate) index), contact by contact.
+4. Each distinct key (tens in a brand) is decided here in Python, by the rules above, once: the outcome
+   of each of its slots (fc_decide), its collisions (fc_keycoll) and its *pattern* for the customer-level
+   figures (fc_key). Per-associate figures are sums over (associate, key); distinct customers come from
+   the patterns: a customer with one contact is that contact's pattern, the others OR their patterns in a
+   pass grouped by customer over their own rows.
+
+The pair path (``_decide``: one fc_row per planned (variant, associate, customer), window functions)
+stays: ``forecast_rows`` reads it (small worlds: tests, one customer's view), the enterprise monthly cap
+needs it (it counts per customer across associates and days), and tests hold both paths equal on random
+worlds (``analytics/tests/test_forecast_groups.py``). No Python loop runs over contacts on either path.
 """
 
 from __future__ import annotations
@@ -494,21 +513,22 @@ def _feeds(cursor, groups: _Groups) -> None:
 
 def _special(cursor, groups: _Groups) -> None:
     """fc_special: the contacts whose key is not their associate's plain one — tagged with a planned tag,
-    past a reach limit, or with something in their feed — with its parts, in one aggregation of the three."""
-    sig = [f"bit_or(CASE WHEN tb.chunk = {i} THEN tb.bit ELSE 0 END)" for i in range(groups.sig_chunks)]
-    feed = [f"bit_or(CASE WHEN b.chunk = {i} THEN b.bit ELSE 0 END)" for i in range(groups.feed_chunks)]
+    past a reach limit, or with something in their feed — with its parts, in one aggregation of the three
+    sources' rows (a tag set's or a feed entry's bit, OR-ed; the rank class)."""
+    sig = [f"CASE WHEN tb.chunk = {i} THEN tb.bit ELSE 0 END" for i in range(groups.sig_chunks)]
+    feed = [f"CASE WHEN b.chunk = {i} THEN b.bit ELSE 0 END" for i in range(groups.feed_chunks)]
     zeros_sig, zeros_feed = ["0"] * groups.sig_chunks, ["0"] * groups.feed_chunks
     columns = groups.key_columns()[1:]
     named = ", ".join(f"{e} AS {c}" for e, c in zip([*sig, "0", *zeros_feed], columns, strict=True))
     parts = [
-        f"SELECT ct.contact_id, {named} FROM {_table(ContactTag)} ct "
-        "JOIN fc_tagbit tb ON tb.tag_id = ct.tag_id GROUP BY ct.contact_id",
+        f"SELECT ct.contact_id, {named} FROM {_table(ContactTag)} ct JOIN fc_tagbit tb ON tb.tag_id = ct.tag_id",
         f"SELECT contact_id, {', '.join(zeros_sig)}, rclass, {', '.join(zeros_feed)} FROM fc_rank",
         f"SELECT f.contact_id, {', '.join(zeros_sig)}, 0, {', '.join(feed)} FROM fc_feed f "
-        "JOIN fc_feedbit b ON b.day = f.day AND b.moment_id = f.moment_id AND b.n = f.n GROUP BY f.contact_id",
+        "JOIN fc_feedbit b ON b.day = f.day AND b.moment_id = f.moment_id AND b.n = f.n",
     ]
+    merged = ", ".join(f"MAX({c}) AS {c}" if c == "rclass" else f"bit_or({c}) AS {c}" for c in columns)
     cursor.execute(
-        f"CREATE TEMPORARY TABLE fc_special AS SELECT contact_id, {', '.join(f'MAX({c}) AS {c}' for c in columns)} "
+        f"CREATE TEMPORARY TABLE fc_special AS SELECT contact_id, {merged} "
         f"FROM ({' UNION ALL '.join(parts)}) part GROUP BY contact_id"
     )
 
@@ -572,6 +592,17 @@ def _decide_key(groups: _Groups, by_slot: dict[int, Planned], key: tuple):
     return outcomes, pattern
 
 
+def _multi(cursor) -> None:
+    """fc_multi: the customers with two or more contacts (any associate, any state: a superset is harmless),
+    from the (customer, associate) index alone, streamed in its order (before work_mem grows, which would
+    rather hash every customer)."""
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE fc_multi AS SELECT customer_id FROM {_table(Contact)} "
+        "GROUP BY customer_id HAVING COUNT(*) > 1"
+    )
+    _analyze(cursor, "fc_multi")
+
+
 def _group_decide(cursor, groups: _Groups) -> list[_Pattern]:
     """fc_group: the senders' active contacts counted per (associate, key), one pass; each distinct key
     decided (fc_key: its pattern's bit; fc_decide: its slots' outcomes; fc_keycoll: its collisions)."""
@@ -579,12 +610,6 @@ def _group_decide(cursor, groups: _Groups) -> list[_Pattern]:
     named = ", ".join(f"{e} AS {c}" for e, c in zip(expressions, columns, strict=True))
     contact = _table(Contact)
     shared = "CASE WHEN m.customer_id IS NULL THEN 0 ELSE c.customer_id END"
-    # The customers with two or more contacts (any associate, any state: a superset is harmless), from the
-    # (customer, associate) index alone.
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE fc_multi AS SELECT customer_id FROM {contact} GROUP BY customer_id HAVING COUNT(*) > 1"
-    )
-    _analyze(cursor, "fc_multi")
     cursor.execute(
         f"""CREATE TEMPORARY TABLE fc_group AS SELECT c.associate_id, {shared} AS customer_id, {named}, COUNT(*) AS n
             FROM {contact} c LEFT JOIN fc_special s ON s.contact_id = c.id
@@ -757,14 +782,15 @@ def _group_run(planned: list[Planned], our_moment_ids: list[int], keep=None):
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             connection.connection.create_aggregate("bit_or", 1, _BitOr)
-        else:
-            # A few big hash aggregations and joins (one entry per tagged contact): room so they stay in memory
-            # (the default 4 MB spills them to disk), and no JIT (compiling costs more than it saves here).
-            # For this transaction only (set_config's is_local).
-            cursor.execute("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")
         _create_scratch(cursor)
         try:
             _group_scratch_drop(cursor)
+            _multi(cursor)
+            if connection.vendor == "postgresql":
+                # A few big hash aggregations and joins (an entry per tagged contact): room so they stay in
+                # memory (the default 4 MB spills them to disk), and no JIT (compiling costs more than it saves
+                # here). For this transaction only (set_config's is_local).
+                cursor.execute("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")
             _fill_senders(cursor, planned)
             _analyze(cursor, "fc_sender")
             _profiles(cursor, groups)

@@ -209,3 +209,29 @@ def test_the_monthly_cap_is_decided_by_pairs_and_the_same_either_way(db):
     result = forecast.forecast_moments(moments)
     assert (result.deliveries, result.monthly_cap_loss) == (1, 2)
     assert _canonical(result) == _canonical(forecast.forecast_pairs(moments))
+
+
+def test_keys_wider_than_one_mask_column(db, quiet_nights, monkeypatch):
+    """Tag sets, feed entries and patterns beyond one BIGINT column each (62 flags; here 2): the masks
+    spread over several columns and the figures do not change."""
+    monkeypatch.setattr(forecast, "BITS", 2)
+    world = {
+        "associates": [{"verified": False, "active": True}, {"verified": True, "active": True},
+                       {"verified": False, "active": True}],
+        "contacts": [[(0, 1, True, [0]), (1, 2, True, [1, 2]), (2, 3, True, []), (3, 3, True, [2])],
+                     [(0, 5, True, [2]), (1, 1, True, [0, 1]), (4, 2, True, [1])],
+                     [(3, 0, True, [0, 2]), (4, 9, True, []), (5, 4, False, [1])], []],
+        "feed_cap": 2, "reach_limit": 2, "second_day_rules": (3, 1),
+        "ours": [{"day": 0, "hour": 9, "short": False, "variants": [{"targets": [], "tags": [0]},
+                                                                    {"targets": [], "tags": [1, 2]}]},
+                 {"day": 0, "hour": 12, "short": False, "variants": [{"targets": [0, 1], "tags": [2]}]},
+                 {"day": 0, "hour": 20, "short": False, "variants": [{"targets": [], "tags": None}]},
+                 {"day": 1, "hour": 9, "short": False, "variants": [{"targets": [2], "tags": [0, 1]}]},
+                 {"day": 1, "hour": 23.9, "short": True, "variants": [{"targets": [], "tags": None}]}],
+        "others": [{"day": 0, "hour": 0.5, "short": False, "variants": [{"targets": [1, 2], "tags": [1]}]}],
+        "feed": [(0, 0, "personal"), (1, 0, "other"), (2, 1, "personal"), (0, 1, "ours"), (2, 0, "personal")],
+    }  # fmt: skip
+    campaign, moments = _build(world)
+    grouped = forecast.forecast_moments(moments)
+    assert grouped.cap_loss and grouped.verification_loss and grouped.unpublishable and grouped.collisions
+    assert _canonical(grouped) == _canonical(forecast.forecast_pairs(moments))
