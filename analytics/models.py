@@ -177,6 +177,9 @@ class RollupMark(models.Model):
     stat = models.CharField(_("stat"), max_length=32)
     bucket = models.CharField(_("bucket"), max_length=32)  # a day (ISO) or a campaign id
     generation = models.PositiveIntegerField(default=1)
+    # Facts of the bucket changed in place (a late post's moment, a full rebuild asked for): recompute it whole.
+    # Otherwise the run adds the bucket's new facts (by id, see RollupBucket) to what it holds.
+    rebuild = models.BooleanField(_("rebuild"), default=False)
 
     class Meta:
         verbose_name = _("roll-up to redo")
@@ -200,6 +203,25 @@ class RollupCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position}"
+
+
+class RollupBucket(models.Model):
+    """How far each roll-up bucket has counted the facts: the last Delivery, Engagement and
+    LinkClick id it holds (the facts of a bucket above these are what the next run adds)."""
+
+    stat = models.CharField(_("stat"), max_length=32)
+    bucket = models.CharField(_("bucket"), max_length=32)
+    deliveries = models.BigIntegerField(_("last delivery counted"), default=0)
+    engagements = models.BigIntegerField(_("last like or comment counted"), default=0)
+    clicks = models.BigIntegerField(_("last click counted"), default=0)
+
+    class Meta:
+        verbose_name = _("roll-up bucket")
+        verbose_name_plural = _("roll-up buckets")
+        constraints = [models.UniqueConstraint(fields=["stat", "bucket"], name="rollup_bucket_once")]
+
+    def __str__(self) -> str:
+        return f"{self.stat} {self.bucket} @ {self.deliveries}"
 
 
 class _Counts(models.Model):
@@ -264,6 +286,32 @@ class CampaignReach(_Counts):
 
     def __str__(self) -> str:
         return str(self.campaign_id)
+
+
+class CampaignAssociate(_Counts):
+    """One associate's part in a campaign, for the leaderboards and the funnel of the whole
+    campaign: the funnel of their publish tasks (``analytics.selectors.funnel_counts``;
+    ``assigned`` counts every task, cancelled ones too) and their results summed over the
+    days (``customers`` unused: distinct reach is never a sum). Kept by the ``campaign`` stat,
+    which the publish flow marks."""
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+", db_index=False)
+    associate = models.ForeignKey(Associate, on_delete=models.CASCADE, related_name="+", db_index=False)
+    assigned = models.PositiveIntegerField(_("tasks assigned"), default=0)
+    tasks = models.PositiveIntegerField(_("tasks"), default=0)
+    notified = models.PositiveIntegerField(_("notified"), default=0)
+    opened = models.PositiveIntegerField(_("opened"), default=0)
+    requested = models.PositiveIntegerField(_("publish requested"), default=0)
+    published = models.PositiveIntegerField(_("published"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+
+    class Meta:
+        verbose_name = _("campaign associate")
+        verbose_name_plural = _("campaign associates")
+        constraints = [models.UniqueConstraint(fields=["campaign", "associate"], name="campaign_associate_once")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.associate_id}"
 
 
 class CampaignCustomer(models.Model):

@@ -114,7 +114,7 @@ def _posts_upsert(items: list[dict]) -> list[Post]:
                 Engagement.objects.filter(post=post).update(moment_id=post.moment_id)
             Post.objects.bulk_update(late, ["moment"])
             days = Delivery.objects.filter(post__in=late).values_list("day", flat=True).distinct()
-            rollups.mark(days=list(days), campaign_ids=_campaigns_of([p.moment_id for p in late]))
+            rollups.mark(days=list(days), campaign_ids=_campaigns_of([p.moment_id for p in late]), rebuild=True)
     return posts
 
 

@@ -58,4 +58,18 @@ def publish_tasks_confirm(
         confirmed += tasks.filter(
             state__in=CONFIRMABLE, associate__userid__in=names[start : start + USERIDS_PER_UPDATE]
         ).update(state=PublishTask.State.PUBLISHED, published_at=at, **values)
+    if confirmed:
+        _rollups_mark(at=at, tasks=tasks)
     return confirmed
+
+
+def _rollups_mark(*, at: dt.datetime, tasks) -> None:
+    """What was published changes the day's losses and the campaign's funnel: their roll-up
+    buckets are marked (analytics reads the tasks itself; a mark is all it needs from here).
+    The mark commits with the UPDATEs, or just after them in autocommit: either way a run
+    that takes it sees what was published."""
+    from analytics import rollups
+    from analytics.rules import local_day
+
+    campaigns = list(tasks.values_list("moment__campaign_id", flat=True).distinct())
+    rollups.mark(days=[local_day(at)[0]], campaign_ids=campaigns)
