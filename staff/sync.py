@@ -2,30 +2,36 @@
 
 Departments, members (→ associates), corp tags, then follows (→ customers,
 contacts and contact tags) in chunks of 100 members — the most
-``batch/get_by_user`` takes (wecom-api.md §4). Each chunk is paged to its end,
-compared with what we hold, and only the differences are written, in one
-transaction: a second run writes nothing, and what disappeared is soft-deleted
-(associates who left, contacts removed). After each chunk the run records a
-checkpoint, so a run that dies half-way is resumed by the next one without
-duplicates (natural keys are unique in the database anyway).
+``batch/get_by_user`` takes (wecom-api.md §4). Only the differences with what we
+hold are written: a second run writes nothing, and what disappeared is
+soft-deleted (associates who left, contacts removed).
 
-The next chunks are fetched in threads while one is written (``PREFETCH_CHUNKS``),
-so the network and the database work at once. Memory is bounded by the chunks in
-flight: 100 members' follows each (about 50k rows at 500 each).
+The follows go at WeCom's pace: several chunks are paged at once in threads
+(``WECOM_SYNC_CONCURRENCY``), every call drawing from the shared rate limiter
+(WeCom's 10,000 calls a minute per API, less a margin), and a "too fast" answer
+(45009, 45033) pauses them all and retries the page. The pages are written as they
+arrive, a few thousand follows per transaction, so the database works while the
+network does; memory stays bounded by the pages in flight. When a chunk's last page
+is written its removals follow, and the run's checkpoint moves past every chunk
+finished so far: a run that dies half-way is resumed by the next one without
+duplicates (natural keys are unique in the database anyway).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import itertools
 import logging
+import queue
 import threading
-from collections import Counter, deque
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from common import bulk
@@ -41,15 +47,28 @@ from staff.models import (
     DirectorySyncRun,
 )
 from staff.services import DirectoryError, departments_rebuild_paths
+from wecom.client import LIMIT_BATCH_GET_BY_USER
+from wecom.errors import RateLimited, TransientError
 
 logger = logging.getLogger(__name__)
 
 CHUNK_MEMBERS = 100  # batch/get_by_user takes at most 100 userids
+PAGE_FOLLOWS = LIMIT_BATCH_GET_BY_USER  # follows per page: the most WeCom gives
 # Lookups by key in batches: SQLite caps bound parameters, and long IN lists plan badly.
 LOOKUP_BATCH = 2000
 WRITE_BATCH = 2000
-# Chunks fetched ahead while the current one is written (threads; HTTP only).
-PREFETCH_CHUNKS = 2
+# A small brand is cut into smaller chunks, so that each fetcher has this many.
+CHUNKS_PER_FETCHER = 4
+# Follows written per transaction (pages as they come, of any chunks).
+WRITE_ROWS = 5000
+# Pages waiting for the writer, per fetcher: beyond it the fetchers wait (memory stays flat).
+QUEUE_PAGES_PER_FETCHER = 8
+# "Too fast" (WeCom's 45009 frequency, 45033 concurrency, or our limiter would not wait):
+# all fetchers pause this long, then retry the page; after the last, the run fails (and resumes).
+# WeCom blocks for the rest of the limit's period (at most a minute).
+RATE_LIMIT_ERRCODES = frozenset({45009, 45033})
+BACKOFF_SECONDS = (1, 2, 4, 8, 16, 30, 60, 60)
+NETWORK_RETRIES = 3  # a page whose connection failed (reset, timeout) is asked for again
 # A run still "running" after this long lost its worker: it is failed and resumed.
 ABANDONED_AFTER = dt.timedelta(hours=6)
 
@@ -82,9 +101,13 @@ def _start_run(*, resume: bool) -> DirectorySyncRun:
 
 
 def directory_sync(
-    *, client, progress: Progress | None = None, resume: bool = True, prefetch: int = PREFETCH_CHUNKS
+    *, client, progress: Progress | None = None, resume: bool = True, prefetch: int | None = None
 ) -> DirectorySyncRun:
-    """Run a sync to the end; returns the finished run (its ``counts`` say what changed)."""
+    """Run a sync to the end; returns the finished run (its ``counts`` say what changed).
+    ``prefetch``: chunks fetched at once (default ``WECOM_SYNC_CONCURRENCY``; 0: one
+    after the other, in this thread)."""
+    if prefetch is None:
+        prefetch = settings.WECOM_SYNC_CONCURRENCY
     run = _start_run(resume=resume)
     counts: Counter = Counter()
     try:
@@ -269,54 +292,220 @@ def _apply_tags(groups: list[dict], counts: Counter) -> None:
 
 
 # --- follows: customers, contacts and their tags ----------------------------------------
-def _fetched(client, chunks: list[list[str]], prefetch: int) -> Iterator[tuple[list[str], list[dict]]]:
-    """Each chunk with its follows, in order. ``prefetch`` chunks are fetched ahead in
-    threads while the caller writes the current one, so the network and the
-    database work at the same time; memory stays bounded by the chunks in flight."""
+# One follow, compact (a dict per item would hold ~1.5 KB): the customer's key and values,
+# the member, the contact's values and the follow's tag ids.
+Row = tuple[str, tuple, str, tuple, tuple]
 
-    def fetch(chunk: list[str]) -> list[dict]:
+
+def _row(item: dict) -> Row:
+    contact, follow = item["external_contact"], item["follow_info"]
+    customer = customer_values_from_api(contact)
+    values = contact_values_from_follow(follow)
+    return (
+        contact["external_userid"],
+        tuple(customer[field] for field in CUSTOMER_FIELDS),
+        follow["userid"].lower(),
+        tuple(values[field] for field in CONTACT_FIELDS),
+        tuple(follow.get("tag_id") or ()),
+    )
+
+
+class _Pace:
+    """What every fetcher shares: a pause after WeCom said "too fast" (45009 frequency,
+    45033 concurrency), or our own limiter would not wait. WeCom blocks for the rest of
+    the limit's period, so all fetchers stop, not just the one that was refused."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._until = 0.0
+        self.stopped = threading.Event()
+
+    def wait(self) -> None:
+        while (delay := self._until - time.monotonic()) > 0 and not self.stopped.is_set():
+            self.stopped.wait(delay)
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+
+def _page(client, chunk: list[str], cursor: str, pace: _Pace) -> tuple[list[dict], str]:
+    """One page, retried with growing pauses while WeCom (or our limiter) says "too fast",
+    and up to ``NETWORK_RETRIES`` times when the connection failed (a read: the cursor stays
+    good). Any other error ends the run (it resumes from its checkpoint)."""
+    pauses, network = iter(BACKOFF_SECONDS), 0
+    while True:
+        pace.wait()
         try:
-            return [item for page in client.batch_get_by_user_pages(chunk) for item in page]
-        finally:
-            if threading.current_thread() is not threading.main_thread():
-                connections.close_all()  # an in-process transport may have opened one
+            return client.batch_get_by_user_page(chunk, cursor=cursor, limit=PAGE_FOLLOWS)
+        except TransientError as error:
+            if isinstance(error, RateLimited) or error.errcode in RATE_LIMIT_ERRCODES:
+                if (pause := next(pauses, None)) is None:
+                    raise
+                logger.info("directory sync: %s; all fetchers pause %.1f s", error, pause)
+                pace.pause(pause)
+            elif isinstance(error.__cause__, httpx.TransportError) and network < NETWORK_RETRIES:
+                network += 1
+                logger.info("directory sync: %s; retrying the page", error)
+                time.sleep(0.5 * network)
+            else:
+                raise
 
-    if prefetch <= 0:
-        for chunk in chunks:
-            yield chunk, fetch(chunk)
+
+def _chunk_pages(client, chunk: list[str], pace: _Pace) -> Iterator[list[Row]]:
+    cursor = ""
+    while not pace.stopped.is_set():
+        items, cursor = _page(client, chunk, cursor, pace)
+        yield [_row(item) for item in items]
+        if not cursor:
+            return
+
+
+_DONE = object()
+
+
+def _fetched(client, chunks: list[list[str]], concurrency: int) -> Iterator[tuple[int, list[Row], bool]]:
+    """``(chunk index, rows of one page, chunk finished)`` as the pages arrive.
+
+    ``concurrency`` chunks are paged at once in threads (a chunk's own pages follow its
+    cursor, one after the other); every call draws from the client's rate limiter, so
+    together they go as fast as WeCom allows and no faster. The queue between the fetchers
+    and the writer is bounded: memory stays flat when the database is the slower side.
+    0: one chunk after the other in the caller's thread."""
+    pace = _Pace()
+    if concurrency <= 0:
+        for index, chunk in enumerate(chunks):
+            pages = _chunk_pages(client, chunk, pace)
+            page = next(pages)
+            for following in pages:
+                yield index, page, False
+                page = following
+            yield index, page, True
         return
-    with ThreadPoolExecutor(max_workers=prefetch, thread_name_prefix="directory-fetch") as pool:
-        pending: deque = deque()
-        upcoming = iter(chunks)
-        for chunk in itertools.islice(upcoming, prefetch):
-            pending.append((chunk, pool.submit(fetch, chunk)))
+
+    pages: queue.Queue = queue.Queue(maxsize=QUEUE_PAGES_PER_FETCHER * concurrency)
+    upcoming = iter(enumerate(chunks))
+    upcoming_lock = threading.Lock()
+
+    def put(event) -> bool:
+        while not pace.stopped.is_set():
+            try:
+                pages.put(event, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetcher() -> None:
         try:
-            while pending:
-                chunk, future = pending.popleft()
-                items = future.result()
-                following = next(upcoming, None)
-                if following is not None:
-                    pending.append((following, pool.submit(fetch, following)))
-                yield chunk, items
+            while not pace.stopped.is_set():
+                with upcoming_lock:
+                    index, chunk = next(upcoming, (None, None))
+                if chunk is None:
+                    return
+                previous = None
+                for rows in _chunk_pages(client, chunk, pace):
+                    if previous is not None and not put((index, previous, False)):
+                        return
+                    previous = rows
+                if not put((index, previous or [], True)):
+                    return
+        except BaseException as error:  # the writer re-raises it
+            put(error)
         finally:
-            for _chunk, future in pending:
-                future.cancel()
+            put(_DONE)
+            connections.close_all()  # an in-process transport may have opened one
+
+    threads = [threading.Thread(target=fetcher, name=f"directory-fetch-{n}", daemon=True) for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    try:
+        running = len(threads)
+        while running:
+            event = pages.get()
+            if event is _DONE:
+                running -= 1
+            elif isinstance(event, BaseException):
+                raise event
+            else:
+                yield event
+    finally:
+        pace.stopped.set()
+        for thread in threads:
+            thread.join()
+
+
+def chunk_size(members: int, concurrency: int) -> int:
+    """Members per chunk: ``CHUNK_MEMBERS``, or fewer when a small brand would otherwise
+    give the fetchers too few chunks to share (each chunk's pages come one after the other).
+    A smaller chunk costs at most one more page (its last one, part-full)."""
+    if concurrency <= 0:
+        return CHUNK_MEMBERS
+    return max(1, min(CHUNK_MEMBERS, -(-members // (concurrency * CHUNKS_PER_FETCHER))))
+
+
+class _Chunk:
+    """A chunk being written: the follows seen so far, per associate."""
+
+    def __init__(self, userids: list[str]):
+        self.userids = userids
+        self.seen: dict[int, set[int]] = {}
+        self.finished = False
 
 
 def _sync_contacts(client, run: DirectorySyncRun, counts: Counter, progress: Progress | None, prefetch: int) -> None:
+    """Pages are written as they arrive, several pages per transaction (``WRITE_ROWS``);
+    a chunk's removals and the checkpoint come with the chunk's last page. The checkpoint
+    only moves past chunks that are finished, all of them before it too: a run that dies
+    resumes there, and what it had written past it is found unchanged (the writes are
+    differences, so doing a page twice writes nothing the second time)."""
     userids = sorted(u.lower() for u in client.follow_user_list())
-    chunks = [userids[i : i + CHUNK_MEMBERS] for i in range(0, len(userids), CHUNK_MEMBERS)]
+    size = chunk_size(len(userids), prefetch)
+    chunks = [userids[i : i + size] for i in range(0, len(userids), size)]
     done = sum(len(chunk) for chunk in chunks if run.checkpoint_userid and chunk[-1] <= run.checkpoint_userid)
     todo = [chunk for chunk in chunks if not (run.checkpoint_userid and chunk[-1] <= run.checkpoint_userid)]
-    for chunk, items in _fetched(client, todo, prefetch):
-        done += len(chunk)
+    associate_pk = dict(Associate.objects.filter(userid__in=userids).values_list("userid", "pk"))
+    tag_pk = dict(CustomerTag.objects.values_list("tag_id", "pk"))
+    state: list[_Chunk | None] = [_Chunk(chunk) for chunk in todo]
+    next_unfinished = 0
+    batch: list[tuple[int, list[Row]]] = []
+    batch_rows = 0
+    finishing: list[int] = []
+
+    def flush() -> None:
+        nonlocal next_unfinished, done, batch_rows
         with transaction.atomic():
-            _apply_chunk(chunk, items, counts)
-            run.checkpoint_userid = chunk[-1]
-            run.counts = dict(counts)
-            run.save(update_fields=["checkpoint_userid", "counts"])
-        if progress:
+            for index, seen in _apply_rows(batch, associate_pk, tag_pk, counts).items():
+                for associate, customers in seen.items():
+                    state[index].seen.setdefault(associate, set()).update(customers)
+            for index in finishing:
+                _finish_chunk(state[index], associate_pk, counts)
+                state[index].finished = True
+                done += len(state[index].userids)
+            advanced = False
+            while next_unfinished < len(state) and state[next_unfinished].finished:
+                run.checkpoint_userid = state[next_unfinished].userids[-1]
+                state[next_unfinished] = None  # its seen sets are no longer needed
+                next_unfinished += 1
+                advanced = True
+            if advanced or finishing:
+                run.counts = dict(counts)
+                run.save(update_fields=["checkpoint_userid", "counts"])
+        report = bool(finishing)
+        batch.clear()
+        finishing.clear()
+        batch_rows = 0
+        if progress and report:
             progress("contacts", done, len(userids))
+
+    with contextlib.closing(_fetched(client, todo, prefetch)) as pages:
+        for index, rows, finished in pages:
+            batch.append((index, rows))
+            batch_rows += len(rows)
+            if finished:
+                finishing.append(index)
+            if batch_rows >= WRITE_ROWS or finished:
+                flush()
     run.checkpoint_userid = ""
 
 
@@ -346,53 +535,103 @@ CONTACT_FIELDS = ["added_at", "remark", "description", "add_way", "state", "is_a
 CUSTOMER_FIELDS = ["name", "type", "gender", "avatar", "corp_name"]
 
 
-def _apply_chunk(chunk: list[str], items: list[dict], counts: Counter) -> None:
-    """Write one chunk's differences. Compared as tuples (no model instances for the
-    rows that did not change); new rows go in with COPY (``common.bulk``)."""
-    associate_pk = dict(Associate.objects.filter(userid__in=chunk).values_list("userid", "pk"))
-    remote_customers = {item["external_contact"]["external_userid"]: item["external_contact"] for item in items}
+def _apply_rows(
+    pages: list[tuple[int, list[Row]]], associate_pk: dict[str, int], tag_pk: dict[str, int], counts: Counter
+) -> dict[int, dict[int, set[int]]]:
+    """Write the differences of these pages' follows (any chunks); returns per chunk the
+    customers they listed per associate. Compared as tuples (no model instances for
+    the rows that did not change); new rows go in with COPY (``common.bulk``)."""
+    remote_customers = {row[0]: row[1] for _index, rows in pages for row in rows}
     customer_pk = _upsert_customers(remote_customers, counts)
-    tag_pk = dict(CustomerTag.objects.values_list("tag_id", "pk"))
-
     wanted: dict[tuple[int, int], tuple] = {}
     wanted_tags: dict[tuple[int, int], set[int]] = {}
-    for item in items:
-        follow = item["follow_info"]
-        associate = associate_pk.get(follow["userid"].lower())
-        if associate is None:
-            continue  # a member the associates stage did not see (outside the visible range)
-        key = (associate, customer_pk[item["external_contact"]["external_userid"]])
-        values = contact_values_from_follow(follow)
-        wanted[key] = tuple(values[field] for field in CONTACT_FIELDS)
-        wanted_tags[key] = {tag_pk[t] for t in follow.get("tag_id") or [] if t in tag_pk}
-
-    existing = {
-        (row[1], row[2]): (row[0], row[3:])
-        for row in Contact.objects.filter(associate_id__in=list(associate_pk.values()))
-        .values_list("pk", "associate_id", "customer_id", *CONTACT_FIELDS)
-        .iterator(chunk_size=WRITE_BATCH)
-    }
-    now = timezone.now()
-    new, changed, removed = [], [], []
+    seen: dict[int, dict[int, set[int]]] = {}
+    for index, rows in pages:
+        listed = seen.setdefault(index, {})
+        for external_userid, _customer, userid, values, tags in rows:
+            associate = associate_pk.get(userid)
+            if associate is None:
+                continue  # a member the associates stage did not see (outside the visible range)
+            key = (associate, customer_pk[external_userid])
+            wanted[key] = values
+            wanted_tags[key] = {tag_pk[t] for t in tags if t in tag_pk}
+            listed.setdefault(associate, set()).add(key[1])
+    existing = _contacts_by_key(wanted)
+    new, changed = [], []
     for key, values in wanted.items():
         have = existing.get(key)
         if have is None:
             new.append((*key, *values))
         elif have[1] != values:
             changed.append(Contact(pk=have[0], **dict(zip(CONTACT_FIELDS, values, strict=True))))
-    active = CONTACT_FIELDS.index("is_active")
-    removed = [pk for key, (pk, values) in existing.items() if key not in wanted and values[active]]
     created = bulk.insert_missing(model=Contact, fields=["associate", "customer", *CONTACT_FIELDS], rows=new)
     Contact.objects.bulk_update(changed, CONTACT_FIELDS, batch_size=WRITE_BATCH)
-    for batch in _batches(removed):
-        Contact.objects.filter(pk__in=batch).update(is_active=False, removed_at=now)
     counts["contacts_created"] += created
     counts["contacts_updated"] += len(changed)
+    contact_pk = {key: pk for key, (pk, _values) in existing.items()}
+    contact_pk.update(_contacts_by_key({key: None for key in wanted if key not in contact_pk}, values=False))
+    _sync_contact_tags({contact_pk[key]: tags for key, tags in wanted_tags.items()}, counts)
+    return seen
+
+
+def _contacts_by_key(keys: dict[tuple[int, int], object], *, values: bool = True) -> dict:
+    """The contacts with these (associate, customer) keys: ``key → (pk, values)``, or
+    ``key → pk`` without values. By associate, then customers in batches."""
+    customers_of: dict[int, list[int]] = {}
+    for associate, customer in keys:
+        customers_of.setdefault(associate, []).append(customer)
+    fields = CONTACT_FIELDS if values else []
+    found: dict = {}
+    # Associates with few keys share a query: associate IN (…) AND customer IN (…), then filtered.
+    groups: list[tuple[list[int], list[int]]] = []
+    associates, customers = [], []
+    for associate, theirs in customers_of.items():
+        if customers and len(customers) + len(theirs) > LOOKUP_BATCH:
+            groups.append((associates, customers))
+            associates, customers = [], []
+        for part in _batches(theirs):
+            if len(part) == LOOKUP_BATCH:
+                groups.append(([associate], part))
+            else:
+                associates.append(associate)
+                customers.extend(part)
+    if customers:
+        groups.append((associates, customers))
+    for associates, customers in groups:
+        rows = Contact.objects.filter(associate_id__in=associates, customer_id__in=customers).values_list(
+            "pk", "associate_id", "customer_id", *fields
+        )
+        for pk, associate, customer, *rest in rows:
+            if (associate, customer) in keys:
+                found[(associate, customer)] = (pk, tuple(rest)) if values else pk
+    return found
+
+
+def _finish_chunk(chunk: _Chunk, associate_pk: dict[str, int], counts: Counter) -> None:
+    """After a chunk's last page: its associates' contacts that WeCom no longer listed are
+    removed (soft). Only associates with more active contacts than listed are read."""
+    associates = [associate_pk[u] for u in chunk.userids if u in associate_pk]
+    active = (
+        Contact.objects.filter(associate_id__in=associates, is_active=True)
+        .values_list("associate_id")
+        .annotate(n=Count("id"))
+    )
+    over = [associate for associate, n in active if n > len(chunk.seen.get(associate, ()))]
+    removed = [
+        pk
+        for pk, associate, customer in Contact.objects.filter(associate_id__in=over, is_active=True).values_list(
+            "pk", "associate_id", "customer_id"
+        )
+        if customer not in chunk.seen.get(associate, ())
+    ]
+    now = timezone.now()
+    for batch in _batches(removed):
+        Contact.objects.filter(pk__in=batch).update(is_active=False, removed_at=now)
     counts["contacts_removed"] += len(removed)
-    _sync_contact_tags(associate_pk, wanted_tags, counts)
 
 
-def _upsert_customers(remote: dict[str, dict], counts: Counter) -> dict[str, int]:
+def _upsert_customers(remote: dict[str, tuple], counts: Counter) -> dict[str, int]:
+    """``remote``: external_userid → values in ``CUSTOMER_FIELDS`` order."""
     keys = list(remote)
     existing: dict[str, tuple[int, tuple]] = {}
     for batch in _batches(keys):
@@ -402,14 +641,12 @@ def _upsert_customers(remote: dict[str, dict], counts: Counter) -> dict[str, int
             existing[external_userid] = (pk, tuple(values))
     now = timezone.now()
     new, changed = [], []
-    for external_userid, contact in remote.items():
-        api = customer_values_from_api(contact)
-        values = tuple(api[field] for field in CUSTOMER_FIELDS)
+    for external_userid, values in remote.items():
         have = existing.get(external_userid)
         if have is None:
             new.append((external_userid, *values, now))
         elif have[1] != values:
-            changed.append(Customer(pk=have[0], **api))
+            changed.append(Customer(pk=have[0], **dict(zip(CUSTOMER_FIELDS, values, strict=True))))
     # Skips a customer a callback added meanwhile (ON CONFLICT DO NOTHING).
     created = bulk.insert_missing(model=Customer, fields=["external_userid", *CUSTOMER_FIELDS, "created_at"], rows=new)
     Customer.objects.bulk_update(changed, CUSTOMER_FIELDS, batch_size=WRITE_BATCH)
@@ -422,25 +659,18 @@ def _upsert_customers(remote: dict[str, dict], counts: Counter) -> dict[str, int
     return ids
 
 
-def _sync_contact_tags(associate_pk: dict[str, int], wanted_tags: dict, counts: Counter) -> None:
-    contact_pk = {
-        (a, c): pk
-        for pk, a, c in Contact.objects.filter(associate_id__in=list(associate_pk.values())).values_list(
-            "pk", "associate_id", "customer_id"
-        )
-    }
-    wanted = {(contact_pk[key], tag) for key, tags in wanted_tags.items() for tag in tags}
-    have = {
-        (contact, tag): pk
-        for pk, contact, tag in ContactTag.objects.filter(contact__associate_id__in=list(associate_pk.values()))
-        .values_list("pk", "contact_id", "tag_id")
-        .iterator(chunk_size=WRITE_BATCH)
-    }
-    # Tags of contacts WeCom still lists; a removed contact keeps its last tags.
-    listed = {contact_pk[key] for key in wanted_tags}
-    stale = [pk for (contact, _tag), pk in have.items() if contact in listed and (contact, _tag) not in wanted]
-    bulk.insert_missing(model=ContactTag, fields=["contact", "tag"], rows=sorted(wanted - set(have)))
+def _sync_contact_tags(wanted_tags: dict[int, set[int]], counts: Counter) -> None:
+    """Each listed contact's tags become exactly WeCom's (a removed contact keeps its last tags)."""
+    contacts = list(wanted_tags)
+    have: dict[tuple[int, int], int] = {}
+    for batch in _batches(contacts):
+        rows = ContactTag.objects.filter(contact_id__in=batch).values_list("pk", "contact_id", "tag_id")
+        have.update(((contact, tag), pk) for pk, contact, tag in rows)
+    wanted = {(contact, tag) for contact, tags in wanted_tags.items() for tag in tags}
+    stale = [pk for key, pk in have.items() if key not in wanted]
+    added = sorted(wanted - set(have))
+    bulk.insert_missing(model=ContactTag, fields=["contact", "tag"], rows=added)
     for batch in _batches(stale):
         ContactTag.objects.filter(pk__in=batch).delete()
-    counts["contact_tags_added"] += len(wanted - set(have))
+    counts["contact_tags_added"] += len(added)
     counts["contact_tags_removed"] += len(stale)

@@ -217,10 +217,27 @@ class WeComClient:
 
     def batch_get_by_user_pages(self, userids: list[str], *, limit: int = LIMIT_BATCH_GET_BY_USER):
         """Pages of ``external_contact_list`` (each item: external_contact + follow_info)."""
-        if not 1 <= len(userids) <= BATCH_USERIDS:
-            raise ValueError(f"batch/get_by_user takes 1 to {BATCH_USERIDS} userids, got {len(userids)}")
-        body = {"userid_list": list(userids), "limit": limit}
-        return self._pages("externalcontact/batch/get_by_user", body, "external_contact_list")
+        _check_userids(userids)  # now, not at the first page
+
+        def pages() -> Iterator[list[dict]]:
+            cursor = ""
+            while True:
+                items, cursor = self.batch_get_by_user_page(userids, cursor=cursor, limit=limit)
+                yield items
+                if not cursor:
+                    return
+
+        return pages()
+
+    def batch_get_by_user_page(
+        self, userids: list[str], *, cursor: str = "", limit: int = LIMIT_BATCH_GET_BY_USER
+    ) -> tuple[list[dict], str]:
+        """One page: its items and the next cursor ("" after the last page). For callers that
+        retry a page (the cursor stays valid) or interleave several userid lists."""
+        _check_userids(userids)
+        body = {"userid_list": list(userids), "limit": limit, "cursor": cursor}
+        data = self._call("POST", "externalcontact/batch/get_by_user", json=body)
+        return data.get("external_contact_list") or [], data.get("next_cursor") or ""
 
     def corp_tag_list(self, *, tag_ids: list[str] = (), group_ids: list[str] = ()) -> list[dict]:
         body = {"tag_id": list(tag_ids), "group_id": list(group_ids)}
@@ -396,6 +413,11 @@ class WeComClient:
             return data["ticket"]
         finally:
             self._cache.delete(lock_key)
+
+
+def _check_userids(userids: list[str]) -> None:
+    if not 1 <= len(userids) <= BATCH_USERIDS:
+        raise ValueError(f"batch/get_by_user takes 1 to {BATCH_USERIDS} userids, got {len(userids)}")
 
 
 def limiter_from_settings():

@@ -305,6 +305,13 @@ WECOM_SANDBOX_CALLBACK_URL = env_str(
 WECOM_SANDBOX_JOB_SECONDS = env_int("WECOM_SANDBOX_JOB_SECONDS", 2, minimum=0)
 # The demo's behaviour model (members publish their tasks, customers like): a beat entry each minute.
 WECOM_SANDBOX_BEHAVIOUR = env_bool("WECOM_SANDBOX_BEHAVIOUR", True)
+# WeCom's base frequency as the sandbox enforces it (wecom-api.md §3.3): per API, this many calls in each
+# window of this many seconds, then 45009 until the window ends. 0: no limit.
+WECOM_SANDBOX_CALLS_PER_WINDOW = env_int("WECOM_SANDBOX_CALLS_PER_WINDOW", 10_000, minimum=0)
+WECOM_SANDBOX_WINDOW_SECONDS = env_int("WECOM_SANDBOX_WINDOW_SECONDS", 60, minimum=1)
+# Member chunks the directory sync fetches at once (threads); the rate limiter keeps them all within
+# WeCom's rate, and 45009/45033 make them pause.
+WECOM_SYNC_CONCURRENCY = env_int("WECOM_SYNC_CONCURRENCY", 8, minimum=1, maximum=64)
 
 # --- API (Django REST framework; schema by drf-spectacular) -------------------
 REST_FRAMEWORK = {

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -202,6 +203,25 @@ def apply_fault(path: str, *, after_effect: bool = False) -> HttpResponse | None
     return None
 
 
+# --- the base frequency (wecom-api.md §3.3) -----------------------------------------------
+def frequency_name(path: str) -> str:
+    """The RateWindow counter of one API (cgi): its rows say how fast a client really called."""
+    return f"cgi:{path}"
+
+
+def over_frequency(path: str) -> bool:
+    """Count this call in its API's current window; True beyond WeCom's base frequency (per
+    enterprise and API: 10,000 calls a minute, ``WECOM_SANDBOX_CALLS_PER_WINDOW`` per
+    ``WECOM_SANDBOX_WINDOW_SECONDS``). Refused calls count too, so a client that keeps calling
+    stays refused until the window ends, as WeCom's block lasts the limit's period."""
+    limit = settings.WECOM_SANDBOX_CALLS_PER_WINDOW
+    if not limit:
+        return False
+    from wecom.sandbox import publishing  # publishing's helpers need the models, not this module
+
+    return publishing.rate_count(frequency_name(path), per_seconds=settings.WECOM_SANDBOX_WINDOW_SECONDS) > limit
+
+
 # --- the decorator -----------------------------------------------------------------------
 def endpoint(path: str, *, method: str, needs_token: bool = True) -> Callable:
     """Wrap a view as WeCom endpoint ``path``: method check, faults, token, errors."""
@@ -213,6 +233,8 @@ def endpoint(path: str, *, method: str, needs_token: bool = True) -> Callable:
             faulted = apply_fault(path)
             if faulted is not None:
                 return faulted
+            if over_frequency(path):
+                return failure(SandboxError(FREQUENCY_LIMIT, "api freq out of limit"))
             try:
                 if request.method != method:
                     raise SandboxError(INVALID_PARAMETER, f"invalid request method: {path} takes {method}")

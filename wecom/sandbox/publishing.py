@@ -79,6 +79,20 @@ def rate_claim(name: str, *, per_seconds: int, limit: int, at: dt.datetime | Non
         return cursor.fetchone() is not None
 
 
+def rate_count(name: str, *, per_seconds: int, at: dt.datetime | None = None) -> int:
+    """Count one call in the current fixed window and return the window's count so far
+    (this call included), atomically: the caller refuses beyond its limit."""
+    window = int((at or timezone.now()).timestamp()) // per_seconds
+    table = _table(RateWindow)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (name, window_start, used) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (name, window_start) DO UPDATE SET used = {table}.used + 1 RETURNING used",
+            [name, window],
+        )
+        return cursor.fetchone()[0]
+
+
 # --- add_moment_task jobs ----------------------------------------------------------------
 def _department_members(department_ids: list[int]) -> tuple[set[int], list[int]]:
     """Active members of the given department subtrees, and the unknown department ids."""
