@@ -10,7 +10,8 @@ The order matters: everything that can be learnt from the header (format,
 pixels, frames, what decoding will cost in memory) is checked before a single
 pixel is decoded; decoding then happens under a process-wide limit of
 ``DECODE_CONCURRENCY`` at a time, and must be complete (a PNG whose compressed
-data stops early is refused, not padded with black rows).
+data stops early is refused, not padded with black rows; a JPEG cut short and closed
+by hand likewise, not padded grey).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 
+import simplejpeg
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.translation import gettext as _
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
@@ -185,12 +187,36 @@ def _png_complete(data: bytes) -> None:
         raise _damaged()
 
 
+def _jpeg_complete(data: bytes) -> None:
+    """Refuse a JPEG whose compressed data stops before its last block. Cut short and closed with a
+    hand-added end marker, Pillow decodes it without a word, the missing part grey: libjpeg only warns,
+    and Pillow keeps its warnings to itself. simplejpeg's strict mode turns them into errors. The data is
+    read whole but decoded at 1/8 scale in grey (a 50-megapixel photo costs under 1 MB here). Only the
+    end of the data is a refusal: libjpeg's other warnings (a few stray bytes before a marker, which
+    some cameras write) leave a picture that shows whole, which Pillow has decoded already."""
+    try:
+        simplejpeg.decode_jpeg(data, colorspace="CMYK" if _jpeg_is_cmyk(data) else "GRAY", strict=True,
+                               min_factor=8, min_width=1, min_height=1)  # fmt: skip
+    except (ValueError, RuntimeError) as error:
+        if "premature end" in str(error).lower():
+            raise _damaged() from None
+
+
+def _jpeg_is_cmyk(data: bytes) -> bool:
+    try:
+        return simplejpeg.decode_jpeg_header(data)[2] in ("CMYK", "YCCK")
+    except (ValueError, RuntimeError):
+        return False  # Pillow read the header: the decode says what is wrong
+
+
 def _decode(image: Image.Image, data: bytes) -> None:
     """Decode every pixel now: a truncated or corrupt file fails here, not later."""
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # would let a cut-off file through as a half-grey picture
         raise ImproperlyConfigured("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False for uploads.")
     if image.format == "PNG":
         _png_complete(data)
+    elif image.format == "JPEG":
+        _jpeg_complete(data)
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, struct.error, EOFError, zlib.error):

@@ -47,6 +47,7 @@ CORPUS = {
     "190 KB png that decodes to 200 MB": (photos.decode_cost_png, "cheap.png", "MB of memory to open"),
     "truncated 49 megapixel png": (lambda: photos.png_rows(7000, 7000, rows=64), "cut49.png", "MB of memory"),
     "truncated png": (photos.truncated_png, "cut.png", "damaged or incomplete"),
+    "jpeg cut short, end marker added": (photos.jpeg_cut_and_closed, "closed.jpg", "damaged or incomplete"),
     "interlaced png cut short": (lambda: photos.png_interlaced(64, 48, cut=100), "cut-i.png", "damaged"),
     "2000 nested moov boxes": (clips.nested_moov, "deep.mp4", "too deep"),
     "too many boxes": (clips.many_boxes, "boxes.mp4", "too many parts"),

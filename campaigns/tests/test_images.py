@@ -80,6 +80,18 @@ def truncated_png() -> bytes:
     return png_rows(2000, 2000, rows=64)
 
 
+def photo_jpeg(size=(1200, 900), **options) -> bytes:
+    """A photo-like JPEG (noise: every block carries data, as a camera's do)."""
+    return _encode(Image.merge("RGB", [Image.effect_noise(size, 40 + 20 * n) for n in range(3)]), "JPEG",
+                   quality=90, **options)  # fmt: skip
+
+
+def jpeg_cut_and_closed(fraction: float = 0.6, **options) -> bytes:
+    """The finding: a JPEG cut short, its end marker added back by hand (Pillow pads the rest grey)."""
+    data = photo_jpeg(**options)
+    return data[: int(len(data) * fraction)] + b"\xff\xd9"
+
+
 def polyglot_jpeg() -> bytes:
     """A photo carrying every kind of metadata, a script in its comment and in its XMP."""
     exif = Image.Exif()
@@ -164,8 +176,23 @@ BAD = {
     "bmp": (_encode(Image.new("RGB", (10, 10)), "BMP"), "not a JPEG, PNG or WEBP"),
     "truncated png": (truncated_png(), "damaged or incomplete"),
     "interlaced png cut short": (png_interlaced(64, 48, cut=100), "damaged or incomplete"),
+    "jpeg cut short, end marker added": (jpeg_cut_and_closed(), "damaged or incomplete"),
+    "progressive jpeg cut short, end marker added": (jpeg_cut_and_closed(0.9, progressive=True), "damaged"),
     "png with broken data": (png_rows(40, 30)[:41] + b"\xde\xad" + png_rows(40, 30)[43:], "damaged or incomplete"),
 }
+
+
+def test_a_whole_photo_passes_the_jpeg_completeness_check_in_every_colour_model():
+    """The check refuses only a cut: whole photos pass, CMYK and grey ones too, and so does one with
+    stray bytes before a marker (libjpeg warns, the picture shows whole)."""
+    source = Image.open(io.BytesIO(photo_jpeg()))
+    for data in (photo_jpeg(), photo_jpeg(progressive=True), _encode(source.convert("CMYK"), "JPEG"),
+                 _encode(source.convert("L"), "JPEG")):  # fmt: skip
+        assert image_prepare(data=data).width > 0
+    whole = photo_jpeg()
+    scan = whole.index(b"\xff\xda")
+    stray = whole[:scan] + b"\x00\x00" + whole[scan:]
+    assert image_prepare(data=stray).width > 0
 
 
 @pytest.mark.parametrize("name", list(BAD))
