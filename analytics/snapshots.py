@@ -276,10 +276,12 @@ def _claim(job_id: int, *, forced: bool) -> tuple[ForecastJob | None, str]:
         if job.state == Q and job.due_at and job.due_at > now and not forced:
             _send(job, countdown=(job.due_at - now).total_seconds())  # debounced: once more, when due
             return None, "deferred"
-        job.forced = job.forced or forced
+        this_run_forced = job.forced or forced
+        job.forced = False  # taken by this run: a request during it decides the next one's
         job.state, job.started_at, job.finished_at, job.error = RUN, now, None, ""
         job.stage, job.steps_done, job.steps_total = "plan", 0, 0
         job.save()
+        job.forced = this_run_forced  # (in memory only: what this run does)
         return job, ""
 
 
@@ -297,7 +299,7 @@ def _finish(job: ForecastJob, *, error: str = "", result=None) -> None:
             job.state = Q  # the plan changed during the run: once more
             _send(job, countdown=max(0.0, ((job.due_at or now) - now).total_seconds()))
         else:
-            job.state, job.forced = (FAILED if error else DONE), False
+            job.state = FAILED if error else DONE
         job.save()
 
 

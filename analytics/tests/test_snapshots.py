@@ -142,6 +142,12 @@ def test_one_run_at_a_time_per_campaign_and_a_change_meanwhile_runs_once_more(
         snapshots._finish(claimed)
     job.refresh_from_db()
     assert job.state == "queued" and [pk for pk, *_ in sent] == [job.pk]  # … but one more after it
+    assert not job.forced  # the change asked for nothing more: that run compares the plan first
+    _due(job)
+    assert snapshots.job_run(job.pk)["forecast"] == plan["campaign"].pk  # no snapshot yet: forecast
+    job = snapshots.request(plan["campaign"].pk)
+    _due(job)
+    assert snapshots.job_run(job.pk) == {"unchanged": plan["campaign"].pk}
 
 
 def test_the_sweep_sends_a_lost_message_again_and_releases_a_dead_run(plan, sent, django_capture_on_commit_callbacks):
