@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from analytics.models import (
     AssociateDay,
+    CampaignAssociate,
     CampaignReach,
     DepartmentDay,
     DepartmentReach,
@@ -41,6 +42,7 @@ from staff.selectors import associates_in_departments, departments_for_user, dir
 MAX_RANGE_DAYS = 366  # a date range longer than a year is a typo, not a question
 PAGE_SIZE = 50
 COUNTS = ("deliveries", "cap_loss", "verification_loss", "likes", "comments", "clicks")
+FUNNEL = ("tasks", "notified", "opened", "requested", "published", "failed")  # funnel_counts' names
 
 
 class FilterError(ValueError):
@@ -250,8 +252,16 @@ def _tasks(campaign: Campaign, associates: QuerySet[Associate] | None, filters: 
 def campaign_funnel(*, campaign: Campaign, associates: QuerySet[Associate], filters: Filters) -> dict:
     """The funnel (``analytics.selectors.funnel_counts``: targeted → notified → opened →
     publish requested → published, and failed) over the tasks (one per associate and
-    variant) of the campaign's moments in the range: one query."""
-    counts = _tasks(campaign, associates, filters).aggregate(**funnel_counts())
+    variant) of the campaign's moments in the range: one query. The whole campaign's is the
+    sum of its per-associate roll-up (``CampaignAssociate``, as of the last roll-up run: the
+    publish flow marks it); a range of days counts the tasks themselves."""
+    if filters.start or filters.end:
+        counts = _tasks(campaign, associates, filters).aggregate(**funnel_counts())
+    else:
+        rows = CampaignAssociate.objects.filter(campaign=campaign)
+        if associates is not None:
+            rows = rows.filter(associate__in=associates)
+        counts = rows.aggregate(**{name: Sum(name) for name in FUNNEL})
     return {name: value or 0 for name, value in counts.items()}
 
 
@@ -421,12 +431,38 @@ def leaderboard_columns(by: str) -> list[Column]:
     return first + _common_columns()
 
 
+def _rolled_sql(campaign: Campaign, associates, by: str) -> tuple[str, list]:
+    """Per associate (or store: main department) as ``grp``, the funnel and the results of
+    the whole campaign from its per-associate roll-up (``CampaignAssociate``): the
+    associates given a task, over the scope's associates only."""
+    rolled, associate = _table_name(CampaignAssociate), _table_name(Associate)
+    scope, scope_params = _scope_sql(associates)
+    scope = scope.replace("t.associate_id", "ca.associate_id")
+    names = (*FUNNEL[:-1], *COUNTS)
+    if by == "store":
+        sums = ", ".join(f"SUM(ca.{name}) AS {name}" for name in names)
+        sql = (f"SELECT a.main_department_id AS grp, {sums} FROM {rolled} ca "
+               f"JOIN {associate} a ON a.id = ca.associate_id "
+               f"WHERE ca.campaign_id = %s AND ca.assigned > 0{scope} GROUP BY a.main_department_id")  # fmt: skip
+    else:
+        columns = ", ".join(f"ca.{name}" for name in names)
+        sql = (f"SELECT ca.associate_id AS grp, {columns} FROM {rolled} ca "
+               f"WHERE ca.campaign_id = %s AND ca.assigned > 0{scope}")  # fmt: skip
+    return sql, [campaign.pk, *scope_params]
+
+
 def _leaderboard_sql(*, campaign, associates, filters: Filters, by: str) -> tuple[str, list]:
     group = "a.main_department_id" if by == "store" else "a.id"
-    task_group = "associate__main_department_id" if by == "store" else "associate_id"
-    tasks_sql, tasks_params = _tasks_sql(campaign, associates, filters, task_group)
-    results_sql, results_params = _results_sql(campaign, associates, filters, group)
-    counts = ", ".join(f"COALESCE(r.{name}, 0) AS {name}" for name in COUNTS)
+    if filters.start or filters.end:  # a range of days: from the tasks and the associate days
+        task_group = "associate__main_department_id" if by == "store" else "associate_id"
+        tasks_sql, tasks_params = _tasks_sql(campaign, associates, filters, task_group)
+        results_sql, results_params = _results_sql(campaign, associates, filters, group)
+        source = f"({tasks_sql}) t LEFT JOIN ({results_sql}) r ON r.grp = t.grp"
+        params, counts_of = [*tasks_params, *results_params], "r"
+    else:  # the whole campaign: its per-associate roll-up
+        rolled_sql, params = _rolled_sql(campaign, associates, by)
+        source, counts_of = f"({rolled_sql}) t", "t"
+    counts = ", ".join(f"COALESCE({counts_of}.{name}, 0) AS {name}" for name in COUNTS)
     completion = "CASE WHEN t.tasks > 0 THEN 1.0 * t.published / t.tasks ELSE 0 END AS completion"
     funnel = "t.tasks, t.notified, t.opened, t.requested, t.published"
     if by == "store":
@@ -450,10 +486,9 @@ def _leaderboard_sql(*, campaign, associates, filters: Filters, by: str) -> tupl
     """
     sql = f"""
         SELECT {head}, {funnel}, {completion}, {counts}, COALESCE(nc.n, 0) AS new_contacts
-        FROM ({tasks_sql}) t LEFT JOIN ({results_sql}) r ON r.grp = t.grp
-        LEFT JOIN ({joined}) nc ON nc.grp = t.grp {join}
+        FROM {source} LEFT JOIN ({joined}) nc ON nc.grp = t.grp {join}
     """
-    return sql, [*tasks_params, *results_params, campaign.pk]
+    return sql, [*params, campaign.pk]
 
 
 def leaderboard(*, user, campaign: Campaign, filters: Filters, by: str, query) -> Table:

@@ -131,6 +131,26 @@ def mark_everything() -> int:
     return len(days) * 2 + len(campaigns)
 
 
+def live_campaigns_mark(*, now: dt.datetime | None = None) -> int:
+    """Tasks change state (notified, opened, publish requested) in flows that know nothing
+    of the roll-ups: mark the campaigns being dispatched, live, or closed within results
+    sync's ``AFTER_CLOSE``, so each run refreshes their funnel (one GROUP BY over a
+    campaign's tasks; their facts by increment, nothing when nothing came)."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from analytics.sync import AFTER_CLOSE
+    from campaigns.models import State
+
+    now = now or timezone.now()
+    active = Q(state__in=[State.DISPATCHING, State.LIVE]) | Q(state=State.CLOSED, expires_at__gte=now - AFTER_CLOSE)
+    campaigns = set(Moment.objects.filter(active).values_list("campaign_id", flat=True).distinct())
+    if campaigns:
+        with transaction.atomic():
+            mark(campaign_ids=campaigns)
+    return len(campaigns)
+
+
 def clicks_mark(*, upto: int | None = None) -> int:
     """CTA clicks are recorded by the campaigns app (``/go/<code>``), which knows nothing of
     the roll-ups: mark the days and campaigns of the clicks recorded since the last run
@@ -553,6 +573,7 @@ def rollups_refresh(*, progress: Callable[[str, str], None] | None = None) -> di
     horizon = {kind: _last_id(kind) for kind in FACTS}  # read before the marks: theirs are committed
     _positions_set(HORIZON, horizon)
     clicks_mark(upto=horizon["clicks"])
+    live_campaigns_mark()
     publication_days_mark(low=_positions(FLOOR)["deliveries"], high=horizon["deliveries"])
     for stat in STATS:
         marks = list(RollupMark.objects.filter(stat=stat).order_by("bucket").values_list("pk", "bucket", "generation"))

@@ -41,6 +41,13 @@ served in the same run (PostgreSQL).
    overview's deliveries and published tasks equal the facts; the leaderboards show a
    full page (or all rows) of the expected size.
 
+5. A results-sync cycle of the live campaign, the roll-ups' share (``sync_cycle``): the
+   campaign's last day of deliveries taken out (and the roll-ups rebuilt without it, not
+   timed), then timed: a plain COPY of those rows back (the baseline), the roll-ups by
+   increment as the sync's marks ask, and the same buckets recomputed whole (what every
+   cycle paid before); printed as ratios to the COPY. Fails unless both leave the same
+   roll-ups.
+
 ``--explain`` prints EXPLAIN (ANALYZE, BUFFERS) of every query of a page slower than
 ``--explain-ms`` (5 ms) in its last request.
 
@@ -465,10 +472,92 @@ def main() -> None:
 
     if args.explain:
         explain(pages[1:], last_sql, args.explain_ms)
+    sync_cycle(campaign, problems)
     for problem in problems:
         print("  ", problem)
     if problems:
         sys.exit(f"dashboard bench: {len(problems)} problems")
+
+
+def rollup_tables() -> dict:
+    """Every roll-up table's rows, for comparing the increments with a rebuild."""
+    from analytics.models import (
+        AssociateDay,
+        CampaignAssociate,
+        CampaignCustomer,
+        CampaignReach,
+        DepartmentDay,
+        DepartmentReach,
+    )
+
+    counts = ["deliveries", "customers", "cap_loss", "verification_loss", "likes", "comments", "clicks"]
+    return {
+        "associate": set(AssociateDay.objects.values_list("day", "associate_id", "campaign_id", *counts)),
+        "department": set(DepartmentDay.objects.values_list("day", "department_id", "campaign_id", *counts)),
+        "campaign": set(CampaignReach.objects.values_list("campaign_id", "contacts", *counts)),
+        "customers": set(CampaignCustomer.objects.values_list("campaign_id", "customer_id", "first_day", "deliveries")),
+        "reach": set(DepartmentReach.objects.values_list("department_id", "campaign_id", "day", "customers")),
+        "associates": set(
+            CampaignAssociate.objects.values_list("campaign_id", "associate_id", "published", *counts)
+        ),  # fmt: skip
+    }
+
+
+def sync_cycle(campaign, problems: list[str]) -> None:
+    """A results-sync cycle of the live campaign, its roll-ups' share: the campaign's last
+    day of deliveries is taken out (copied to a side table, deleted, the roll-ups rebuilt
+    without it; not timed), then timed: (1) the baseline, a plain COPY of those rows back
+    into ``analytics_delivery``; (2) the roll-ups by increment, as the sync's marks ask
+    (``rollups.mark`` of the day and the campaign, then ``rollups_refresh``); (3) the same
+    buckets recomputed whole (``mark(rebuild=True)``, what every cycle paid before); the
+    two must leave the same roll-ups."""
+    from django.db import connection
+
+    from analytics import rollups
+    from analytics.models import Delivery, RollupMark
+
+    t = tables()
+    day = Delivery.objects.filter(moment__campaign=campaign).order_by("-day").values_list("day", flat=True).first()
+    columns = "post_id, moment_id, associate_id, customer_id, day"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE bench_day AS SELECT {columns} FROM {t['delivery']} d "
+                       f"WHERE d.day = %s AND d.moment_id IN (SELECT id FROM {t['moment']} WHERE campaign_id = %s)",
+                       [day, campaign.pk])  # fmt: skip
+        rows = cursor.rowcount
+        cursor.execute(f"DELETE FROM {t['delivery']} WHERE (post_id, associate_id, customer_id) IN "
+                       f"(SELECT post_id, associate_id, customer_id FROM bench_day)")  # fmt: skip
+        cursor.execute(f"ANALYZE {t['delivery']}")
+        with cursor.copy(f"COPY bench_day ({columns}) TO STDOUT") as copy:  # psycopg 3
+            chunks = [bytes(data) for data in copy]
+    with step(f"sync cycle: the roll-ups without {day} ({rows:,} deliveries)"):
+        rollups.mark(days=[day], campaign_ids=[campaign.pk], rebuild=True)
+        rollups.rollups_refresh()
+    RollupMark.objects.all().delete()
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        with cursor.copy(f"COPY {t['delivery']} ({columns}) FROM STDIN") as copy:
+            for data in chunks:
+                copy.write(data)
+        copy_s = time.perf_counter() - started
+    started = time.perf_counter()
+    rollups.mark(days=[day], campaign_ids=[campaign.pk])  # what the sync's ingest marks
+    done = rollups.rollups_refresh()
+    increment_s = time.perf_counter() - started
+    incremental = rollup_tables()
+    started = time.perf_counter()
+    rollups.mark(days=[day], campaign_ids=[campaign.pk], rebuild=True)
+    rollups.rollups_refresh()
+    rebuild_s = time.perf_counter() - started
+    print(f"sync cycle, the day {day}: {rows:,} new deliveries; buckets {done}")
+    print(f"  plain COPY of the day's rows (baseline): {copy_s:.2f} s")
+    print(
+        f"  roll-ups by increment: {increment_s:.2f} s = {increment_s / copy_s:.2f}× the COPY; "
+        f"COPY + roll-ups {(copy_s + increment_s) / copy_s:.2f}× (target ≤ 1.5× with ingest at COPY speed)"
+    )
+    print(f"  the same buckets recomputed whole (before): {rebuild_s:.2f} s = {rebuild_s / copy_s:.2f}× the COPY; "
+          f"increment {rebuild_s / increment_s:.1f}× faster")  # fmt: skip
+    if rollup_tables() != incremental:
+        problems.append("sync cycle: the roll-ups by increment differ from a rebuild")
 
 
 def explain(pages, last_sql: dict, slower_than_ms: float) -> None:

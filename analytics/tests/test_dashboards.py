@@ -145,6 +145,7 @@ def test_the_leaderboard_sorts_and_pages_in_a_bounded_number_of_queries(results)
         someone = factories.associate(f"extra{n}", departments=[store])
         PublishTask.objects.create(moment=moment, variant=variant, associate=someone, state=PublishTask.State.NOTIFIED)
         AssociateDay.objects.create(day=DAY, associate=someone, campaign=results["campaign"], deliveries=n)
+    rollups.rollups_refresh()  # the periodic run: the live campaign's per-associate roll-up
     assert queries(url + "?by=associate") == small
     page2 = results["admin"].get(url + "?by=associate&page=2&sort=-deliveries").content.decode()
     assert "Page 2 of 2" in page2
