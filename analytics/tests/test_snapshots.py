@@ -283,3 +283,15 @@ def test_the_forecast_of_chosen_moments_is_bounded(plan):
     too_many = [str(plan["first"].public_id)] * (snapshots.MAX_CHOSEN_MOMENTS + 1)
     response = api.post("/api/v1/analytics/forecast/", {"moments": too_many}, format="json")
     assert response.status_code == 400 and "moments" in response.json()
+
+
+def test_the_dashboards_refresh_asks_for_the_same_job(client, plan):
+    from django.urls import reverse
+
+    Moment.objects.filter(campaign=plan["campaign"]).update(state=State.APPROVED)  # on the dashboards: planned
+    client.force_login(plan["owner"])
+    response = client.post(reverse("dashboards:forecast-refresh", args=[plan["campaign"].public_id]))
+    assert response.status_code == 302 and response["Location"].endswith("?refreshing=1")
+    job = ForecastJob.objects.get(campaign=plan["campaign"])
+    assert (job.state, job.forced, job.requested_by) == ("queued", True, plan["owner"])
+    assert job.due_at <= timezone.now()  # asked for: due now, not debounced
