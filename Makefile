@@ -39,7 +39,7 @@ test: $(DEV_STAMP)
 	@mkdir -p test-results
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
 
-## make bench: the benchmarks under bench/ (PostgreSQL: DATABASE_URL, default the local server).
+## make bench: the benchmarks under bench/ (PostgreSQL: BENCH_DATABASE_URL, default moments_bench on the local server).
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -7,6 +7,7 @@ broker under ``var/``, a local-memory cache. Point ``DATABASE_URL``,
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -297,9 +298,13 @@ if WECOM_ENCODING_AES_KEY and len(WECOM_ENCODING_AES_KEY) != 43:
 if WECOM_SANDBOX:
     INSTALLED_APPS.append("wecom.sandbox")
 # The sandbox pushes its events (contact added or removed …) here, signed and
-# encrypted like WeCom; empty: it records them without pushing.
-WECOM_SANDBOX_CALLBACK_URL = env_str(
-    "WECOM_SANDBOX_CALLBACK_URL", WECOM_BASE_URL.replace("wecom-sandbox/cgi-bin/", "wecom/callback/")
+# encrypted like WeCom; set but empty: it records them without pushing (so not env_str, which reads
+# an empty value as unset).
+_CALLBACK_URL = os.environ.get("WECOM_SANDBOX_CALLBACK_URL")
+WECOM_SANDBOX_CALLBACK_URL = (
+    _CALLBACK_URL.strip()
+    if _CALLBACK_URL is not None
+    else WECOM_BASE_URL.replace("wecom-sandbox/cgi-bin/", "wecom/callback/")
 )
 # How long an add_moment_task job takes before get_moment_task_result says done.
 WECOM_SANDBOX_JOB_SECONDS = env_int("WECOM_SANDBOX_JOB_SECONDS", 2, minimum=0)

@@ -84,9 +84,15 @@ if _missing:
         f"In production these environment variables are required (base's embedded defaults are for one machine): "
         f"{', '.join(_missing)}."
     )
-# The sandbox's corp and secret are base's defaults: WeCom's own are required here.
+# The sandbox's corp, app and secret are base's defaults: WeCom's own are required here.
 WECOM_CORP_ID = env_str("WECOM_CORP_ID")
 WECOM_SECRET = env_str("WECOM_SECRET")
+# The app's AgentId (the console, the app's page): base's default is the sandbox's, which WeCom refuses (40056).
+if not os.environ.get("WECOM_AGENT_ID", "").strip():
+    raise ImproperlyConfigured(
+        "The environment variable WECOM_AGENT_ID is required in production: the AgentId of the self-built app "
+        "in the WeCom console."
+    )
 # Callbacks need the token and the key together; without a key they answer 503 (staff.views).
 WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "")
 if WECOM_ENCODING_AES_KEY and not WECOM_CALLBACK_TOKEN:  # noqa: F405

@@ -36,6 +36,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "moments.example.com",
     "WECOM_CORP_ID": "ww-corp",
     "WECOM_SECRET": "app-secret",
+    "WECOM_AGENT_ID": "1000005",
     # required too; nothing connects to them at start-up or in check --deploy
     "DATABASE_URL": "postgres://moments@127.0.0.1:5432/moments",
     "CELERY_BROKER_URL": "memory://",
@@ -89,6 +90,7 @@ REFUSALS = {
     "no-hosts": ({"ALLOWED_HOSTS": None}, "ALLOWED_HOSTS is required"),
     "no-corp": ({"WECOM_CORP_ID": None}, "WECOM_CORP_ID is required"),
     "no-wecom-secret": ({"WECOM_SECRET": None}, "WECOM_SECRET is required"),
+    "no-agent-id": ({"WECOM_AGENT_ID": None}, "WECOM_AGENT_ID is required"),
     "aes-key-without-token": ({"WECOM_ENCODING_AES_KEY": "k" * 43}, "WECOM_CALLBACK_TOKEN is required with"),
     "sandbox": ({"WECOM_SANDBOX": "1"}, "sandbox cannot be enabled in production"),
     "sandbox-on": ({"WECOM_SANDBOX": "on"}, "sandbox cannot be enabled in production"),

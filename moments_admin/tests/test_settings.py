@@ -101,6 +101,7 @@ INFRASTRUCTURE = {
     "CELERY_BROKER_URL": "memory://",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "MOMENTS_PUBLIC_URL": "https://moments.example.com",
+    "WECOM_AGENT_ID": "1000005",
 }
 
 
@@ -147,3 +148,18 @@ def test_production_refuses_the_sandbox(tmp_path):
         WECOM_SANDBOX="1",
     )
     assert "sandbox cannot be enabled in production" in result.stderr
+
+
+def test_an_empty_sandbox_callback_url_means_record_only(tmp_path):
+    """Set but empty, the sandbox records its events without pushing them (the stack tests and the
+    resilience bench rely on it); unset, it pushes to this app's callback."""
+    show = "from django.conf import settings as s\nprint(repr(s.WECOM_SANDBOX_CALLBACK_URL))"
+    empty = _start(tmp_path, code=show, WECOM_SANDBOX_CALLBACK_URL="")
+    assert empty.returncode == 0, empty.stderr
+    assert empty.stdout.strip() == "''"
+    environment = {k: v for k, v in os.environ.items() if k != "WECOM_SANDBOX_CALLBACK_URL"}
+    environment.update(DJANGO_SETTINGS_MODULE="moments_admin.settings.base", MOMENTS_VAR_DIR=str(tmp_path))
+    command = [sys.executable, "-c", "import django; django.setup()\n" + show]
+    unset = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
+    assert unset.returncode == 0, unset.stderr
+    assert unset.stdout.strip().endswith("/wecom/callback/'")
