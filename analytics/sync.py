@@ -28,7 +28,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -37,13 +37,14 @@ from analytics.models import Delivery, Engagement, Post
 from analytics.rules import local_day
 from campaigns.confirmation import publish_tasks_confirm
 from campaigns.models import EnterpriseTask, Moment, PublishTask, State
-from common.bulk import insert_missing
+from common.bulk import insert_missing, stage
 from staff.models import Associate, Customer
 from wecom.errors import PermanentError
 
 logger = logging.getLogger(__name__)
 
 WINDOW = dt.timedelta(days=30)
+LOOKUP_BATCH = 2000  # customers looked up at a time (SQLite caps bound parameters)
 AFTER_CLOSE = dt.timedelta(days=2)  # closed moments are still read this long (late likes, late confirmations)
 LEAD = dt.timedelta(hours=1)  # WeCom creates an enterprise moment a little before its publish time
 PUBLISHED = 1  # get_moment_task's publish_status
@@ -125,21 +126,73 @@ def _publishers(client, post: Post) -> list[str]:
             if task.get("publish_status") == PUBLISHED]  # fmt: skip
 
 
+# A page of a send result: (post, moment, associate, local day, external_userids).
+SendPage = tuple[int, "int | None", int, dt.date, list[str]]
+# Send-result pages are stored together up to this many customers (one transaction, one COPY,
+# one statement): every page of a post by default, at most this many rows at a time.
+INGEST_BATCH_ROWS = 50_000
+
+
 def deliveries_store(
     *, post_id: int, moment_id: int | None, associate_id: int, day: dt.date, external_userids: list[str]
 ) -> tuple[int, int]:
     """Store one page of a send result: the deliveries of ``post_id`` by ``associate_id``
-    to these customers on ``day``. Returns (added, unknown customers). Set-based: one
-    lookup of the customers, then COPY into a staging table and one ``INSERT … SELECT …
-    ON CONFLICT DO NOTHING`` (batched INSERTs on SQLite), so a re-run adds nothing. The
-    roll-up buckets it changed are marked in the same transaction."""
-    customers = list(Customer.objects.filter(external_userid__in=external_userids).values_list("pk", flat=True))
-    rows = [(post_id, moment_id, associate_id, pk, day) for pk in customers]
+    to these customers on ``day``. Returns (added, unknown customers). See ``deliveries_store_pages``."""
+    return deliveries_store_pages([(post_id, moment_id, associate_id, day, external_userids)])
+
+
+def deliveries_store_pages(pages: list[SendPage]) -> tuple[int, int]:
+    """Store these send-result pages in one transaction; returns (added, unknown customers).
+    Idempotent (unique (post, associate, customer), conflicts ignored): a re-run adds nothing.
+
+    On PostgreSQL: one COPY of every (post, moment, associate, day, external_userid) into
+    the connection's staging table (reused, TRUNCATEd), then one statement that looks the
+    customers up, inserts the new deliveries (``ON CONFLICT DO NOTHING``) and counts both:
+    the customer lookup is a join in the database, across all the pages. Elsewhere one
+    lookup of all the pages' customers, then batched INSERTs. The roll-up buckets it
+    changed are marked in the same transaction."""
+    pages = [(post, moment, associate, day, sorted(set(ids))) for post, moment, associate, day, ids in pages if ids]
+    if not pages:
+        return 0, 0
     with transaction.atomic():
-        added = insert_missing(model=Delivery, fields=["post", "moment", "associate", "customer", "day"], rows=rows)
+        if connection.vendor == "postgresql":
+            added, known = _deliveries_copy(pages)
+        else:
+            added, known = _deliveries_insert(pages)
         if added:
-            rollups.mark(days=[day], campaign_ids=_campaigns_of([moment_id]))
-    return added, len(set(external_userids)) - len(customers)
+            rollups.mark(days={page[3] for page in pages}, campaign_ids=_campaigns_of({page[1] for page in pages}))
+    return added, sum(len(page[4]) for page in pages) - known
+
+
+def _deliveries_copy(pages: list[SendPage]) -> tuple[int, int]:
+    quote = connection.ops.quote_name
+    delivery, customer = quote(Delivery._meta.db_table), quote(Customer._meta.db_table)
+    rows = ((post, moment, associate, day, external) for post, moment, associate, day, ids in pages for external in ids)
+    with connection.cursor() as cursor:
+        staged = stage(cursor, name="stage_delivery_send_result", rows=rows,
+                       like=f"SELECT d.post_id, d.moment_id, d.associate_id, d.day, c.external_userid "
+                            f"FROM {delivery} d, {customer} c")  # fmt: skip
+        cursor.execute(
+            f"WITH known AS MATERIALIZED (SELECT s.post_id, s.moment_id, s.associate_id, c.id AS customer_id, s.day "
+            f"FROM {staged} s JOIN {customer} c ON c.external_userid = s.external_userid), "
+            f"added AS (INSERT INTO {delivery} (post_id, moment_id, associate_id, customer_id, day) "
+            f"SELECT post_id, moment_id, associate_id, customer_id, day FROM known ON CONFLICT DO NOTHING RETURNING 1) "
+            f"SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM known)"
+        )
+        added, known = cursor.fetchone()
+    return added, known
+
+
+def _deliveries_insert(pages: list[SendPage]) -> tuple[int, int]:
+    wanted = sorted({external for page in pages for external in page[4]})
+    pk_of: dict[str, int] = {}
+    for start in range(0, len(wanted), LOOKUP_BATCH):
+        batch = wanted[start : start + LOOKUP_BATCH]
+        pk_of.update(Customer.objects.filter(external_userid__in=batch).values_list("external_userid", "pk"))
+    rows = [(post, moment, associate, pk_of[external], day)
+            for post, moment, associate, day, ids in pages for external in ids if external in pk_of]  # fmt: skip
+    added = insert_missing(model=Delivery, fields=["post", "moment", "associate", "customer", "day"], rows=rows)
+    return added, len(rows)
 
 
 def _campaigns_of(moment_ids) -> list[int]:
@@ -174,16 +227,35 @@ def engagements_store(*, post: Post, associate_id: int, comments: dict) -> int:
     return added
 
 
-def _deliveries_ingest(client, post: Post, userid: str, associate_id: int, day: dt.date) -> int:
-    added = 0
+class _Deliveries:
+    """A post's send-result pages, stored together: every ``INGEST_BATCH_ROWS`` customers
+    and at the end of the post (one transaction each)."""
+
+    def __init__(self):
+        self.pages: list[SendPage] = []
+        self.rows = 0
+        self.added = 0
+
+    def add(self, page: SendPage) -> None:
+        self.pages.append(page)
+        self.rows += len(page[4])
+        if self.rows >= INGEST_BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> int:
+        if self.pages:
+            stored, unknown = deliveries_store_pages(self.pages)
+            if unknown:
+                logger.info("results sync: %s customers not in the directory yet", unknown)
+            self.added += stored
+        self.pages, self.rows = [], 0
+        return self.added
+
+
+def _deliveries_ingest(client, post: Post, userid: str, associate_id: int, day: dt.date, batch: _Deliveries) -> None:
     for page in client.moment_send_result_pages(post.wecom_moment_id, userid):
         external = [row["external_userid"] for row in page if row.get("external_userid")]
-        stored, unknown = deliveries_store(post_id=post.pk, moment_id=post.moment_id, associate_id=associate_id,
-                                           day=day, external_userids=external)  # fmt: skip
-        if unknown:
-            logger.info("results sync: %s customers of %s not in the directory yet", unknown, userid)
-        added += stored
-    return added
+        batch.add((post.pk, post.moment_id, associate_id, day, external))
 
 
 def _publication_days(post: Post, associate_ids: list[int], now: dt.datetime) -> dict[int, dt.date]:
@@ -229,11 +301,10 @@ def results_sync(*, client, start: dt.datetime, end: dt.datetime, now: dt.dateti
                 counts["published"] += publish_tasks_confirm(wecom_moment_id=post.wecom_moment_id,
                                                              userids=list(associates), at=now)  # fmt: skip
                 days = _publication_days(post, list(associates.values()), now)
+                deliveries = _Deliveries()
                 for userid, associate_id in associates.items():
                     try:
-                        counts["deliveries"] += _deliveries_ingest(
-                            client, post, userid, associate_id, days[associate_id]
-                        )
+                        _deliveries_ingest(client, post, userid, associate_id, days[associate_id], deliveries)
                         if post.moment_id:  # engagement on our moments; personal posts only take slots
                             found = client.moment_comments(post.wecom_moment_id, userid)
                             counts["engagements"] += engagements_store(post=post, associate_id=associate_id,
@@ -241,6 +312,7 @@ def results_sync(*, client, start: dt.datetime, end: dt.datetime, now: dt.dateti
                     except PermanentError as error:
                         logger.warning("results sync: %s / %s skipped: %s", post.wecom_moment_id, userid, error)
                         counts["skipped"] += 1
+                counts["deliveries"] += deliveries.flush()
                 post.synced_at = now
                 post.save(update_fields=["synced_at"])
     return counts

@@ -11,8 +11,11 @@ COPY of the same rows (PostgreSQL).
    variant's audience (all of a verified associate's active contacts, an unverified
    one's 200 earliest-added; the gold-tagged ones for the gold variant), in pages of at
    most 5,000 as WeCom's ``get_moment_send_result`` pages them. Not timed.
-2. Timed: ``analytics.sync.deliveries_store`` for every page, post by post and associate
-   by associate, as results sync calls it (autocommit: each page commits).
+2. Timed: ``analytics.sync.deliveries_store_pages`` over every page, post by post, as
+   results sync stores them: a post's pages together, ``INGEST_BATCH_ROWS`` customers per
+   transaction at most (one COPY into the connection's staging table, one statement that
+   joins the customers and inserts). Then, timed apart, ``rollups_refresh`` of what the
+   ingest marked: ingest + roll-ups is the results-sync cycle (``--no-rollups`` skips it).
 3. Checks (non-zero exit when one fails): every row added and stored, no customer
    unknown, and a second store of a page adds nothing.
 4. Baseline, timed: ``_support.copy_baseline([Delivery])`` — the rows ingest wrote are
@@ -24,7 +27,7 @@ the first day only (its 2 moments, 3 posts: 9.6M rows at full size): at the meas
 ~17 ms a page, all 5 days (150,000 pages, ~48M rows) would take about 45 minutes, too
 long for ``make bench``; ``--days 5`` runs it.
 
-    python bench/ingest.py [--associates 10000] [--contacts-per-associate 500] [--days 1] [--smoke]
+    python bench/ingest.py [--associates 10000] [--contacts-per-associate 500] [--days 1] [--smoke] [--no-rollups]
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ def main() -> None:
     size_arguments(parser, description=__doc__)
     parser.add_argument("--days", type=int, default=1, choices=range(1, CAMPAIGN_DAYS + 1),
                         help="ingest the campaign's first N days (default 1)")  # fmt: skip
+    parser.add_argument("--no-rollups", action="store_true", help="do not time the roll-ups' refresh after it")
     args, _others = parser.parse_known_args()  # bench/run.py passes every bench the same options
     apply_smoke(args)
 
@@ -63,8 +67,9 @@ def main() -> None:
     from django.utils import timezone
 
     from analytics.models import Delivery, Post
+    from analytics.rollups import rollups_refresh
     from analytics.rules import boundary_order_sql, rules_for
-    from analytics.sync import deliveries_store
+    from analytics.sync import INGEST_BATCH_ROWS, deliveries_store, deliveries_store_pages
     from campaigns.models import Variant
     from staff.models import Associate, Contact, ContactTag, Customer, CustomerTag
 
@@ -114,18 +119,32 @@ def main() -> None:
     expected = sum(len(page) for *_, page in calls)
     print(f"  posts {len(posts)}, pages {len(calls):,}, rows {expected:,}")
 
+    # As results sync stores them: a post's pages together, at most INGEST_BATCH_ROWS at a time.
+    batches, batch, rows_in = [], [], 0
+    for index, (post, day, associate_id, page) in enumerate(calls):
+        batch.append((post.pk, post.moment_id, associate_id, day, page))
+        rows_in += len(page)
+        last_of_post = index + 1 == len(calls) or calls[index + 1][0] is not post
+        if rows_in >= INGEST_BATCH_ROWS or last_of_post:
+            batches.append(batch)
+            batch, rows_in = [], 0
     added = unknown = 0
-    report_every = max(1, len(calls) // 10)
+    report_every = max(1, len(batches) // 10)
     started = time.perf_counter()
-    for index, (post, day, associate_id, page) in enumerate(calls, 1):
-        stored, missing = deliveries_store(post_id=post.pk, moment_id=post.moment_id, associate_id=associate_id,
-                                           day=day, external_userids=page)  # fmt: skip
+    for index, pages in enumerate(batches, 1):
+        stored, missing = deliveries_store_pages(pages)
         added += stored
         unknown += missing
         if index % report_every == 0:
             elapsed = time.perf_counter() - started
-            print(f"  ingest: {index:,}/{len(calls):,} pages, {added:,} rows, {elapsed:.0f} s", flush=True)
+            print(f"  ingest: {index:,}/{len(batches):,} transactions, {added:,} rows, {elapsed:.0f} s", flush=True)
     ingest_s = time.perf_counter() - started
+    rollups_s = None
+    if not args.no_rollups:
+        with step("roll-ups: refresh what the ingest marked"):
+            started = time.perf_counter()
+            rollups_refresh()
+            rollups_s = time.perf_counter() - started
 
     problems = []
     post, day, associate_id, page = calls[0]
@@ -143,8 +162,13 @@ def main() -> None:
         copy_s, counts = copy_baseline([Delivery])
     if counts[Delivery._meta.db_table] != expected:
         problems.append(f"the baseline copied {counts[Delivery._meta.db_table]:,} rows")
-    print(f"pages: {len(calls):,} (≤ {PAGE:,} external_userids each); re-run of one page added {again[0]}")
-    report("deliveries_store, page by page", ingest_s, "plain COPY, same rows", copy_s, expected)
+    print(f"pages: {len(calls):,} (≤ {PAGE:,} external_userids each) in {len(batches):,} transactions; "
+          f"re-run of one page added {again[0]}")  # fmt: skip
+    report("deliveries_store_pages, post by post", ingest_s, "plain COPY, same rows", copy_s, expected)
+    if rollups_s is not None:
+        cycle_s = ingest_s + rollups_s
+        print(f"roll-ups refresh: {rollups_s:.2f} s; results-sync cycle (ingest + roll-ups): {cycle_s:.2f} s, "
+              f"{cycle_s / copy_s:.2f}× the plain COPY (target ≤ 1.5)")  # fmt: skip
     for problem in problems:
         print("  ", problem)
     if problems:

@@ -8,11 +8,11 @@ the size. Values are written as given: the caller supplies every column
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from django.db import DatabaseError, connection
+from django.db import connection
 from django.db.models import Model
 
 # Rows taken from the iterator at a time: a progress report per batch, and on SQLite
@@ -79,11 +79,24 @@ def bulk_load(
     return total
 
 
+def stage(cursor, *, name: str, like: str, rows: Iterable[Sequence]) -> str:
+    """COPY ``rows`` into this connection's staging table ``name`` (PostgreSQL) and return
+    its quoted name. The table is made once per connection, a temporary table shaped like
+    the query ``like`` (``CREATE TEMPORARY TABLE IF NOT EXISTS … AS like WITH NO DATA``),
+    and emptied with TRUNCATE before each load: a load changes no catalog but that."""
+    table = connection.ops.quote_name(name)
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} AS {like} WITH NO DATA")
+    cursor.execute(f"TRUNCATE {table}")
+    _copy_rows(cursor, f"COPY {table} FROM STDIN", iter(rows), None)
+    return table
+
+
 def insert_missing(*, model: type[Model], fields: Sequence[str], rows: Sequence[Sequence]) -> int:
     """Insert the rows whose unique keys are not in the table yet; returns how many
     were inserted. The database assigns primary keys.
 
-    On PostgreSQL the rows are COPYed into a temporary table, then moved with one
+    On PostgreSQL the rows are COPYed into the connection's staging table for these
+    columns (``stage``: made once, TRUNCATEd before each use), then moved with one
     ``INSERT … SELECT … ON CONFLICT DO NOTHING``: the speed of COPY, and a row a
     concurrent writer inserted meanwhile is skipped instead of failing the load.
     Elsewhere, batched ``INSERT … ON CONFLICT DO NOTHING``.
@@ -92,23 +105,16 @@ def insert_missing(*, model: type[Model], fields: Sequence[str], rows: Sequence[
         return 0
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    columns = ", ".join(quote(column) for column in _columns(model, fields))
+    names = _columns(model, fields)
+    columns = ", ".join(quote(column) for column in names)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            stage = quote(f"stage_{model._meta.db_table}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {stage} AS SELECT {columns} FROM {table} WITH NO DATA")
-            try:
-                _copy_rows(cursor, f"COPY {stage} ({columns}) FROM STDIN", iter(rows), None)
-                cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING")
-                inserted = cursor.rowcount
-            except BaseException:
-                # In a failed transaction the DROP fails too (and the rollback drops
-                # the table anyway): keep the first error.
-                with contextlib.suppress(DatabaseError):
-                    cursor.execute(f"DROP TABLE {stage}")
-                raise
-            cursor.execute(f"DROP TABLE {stage}")
-            return inserted
+            # One staging table per (table, columns): callers loading other columns get their own.
+            digest = hashlib.blake2s(",".join(names).encode(), digest_size=4).hexdigest()
+            staged = stage(cursor, name=f"stage_{model._meta.db_table}_{digest}",
+                           like=f"SELECT {columns} FROM {table}", rows=rows)  # fmt: skip
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staged} ON CONFLICT DO NOTHING")
+            return cursor.rowcount
         placeholders = ", ".join(["%s"] * len(fields))
         sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"
         adapt = _adapters(model, fields)
