@@ -55,7 +55,7 @@ def main() -> None:
                         help="the rate the sandbox enforces per API (WeCom: 10,000)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=None, help="chunks fetched at once (WECOM_SYNC_CONCURRENCY)")
     parser.add_argument("--no-fetch-baseline", action="store_true", help="skip the fetch-only pass")
-    args = parser.parse_args()
+    args, _others = parser.parse_known_args()  # bench/run.py passes every bench the same options
     apply_smoke(args)
     rate = args.calls_per_minute
     os.environ["WECOM_SANDBOX_CALLS_PER_WINDOW"] = str(rate)  # the sandbox's gunicorn reads it
