@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from campaigns.dispatch import variant_associate_ids
+from campaigns.dispatch.targets import variant_associate_ids
 from campaigns.models import Campaign, ChannelCode, Variant, WelcomeSent
 from staff.models import Associate
 from wecom.errors import PermanentError, WeComError

@@ -22,8 +22,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns import links, rules
-from campaigns.dispatch import backoff, task_content, visible_range, wecom_attachments
 from campaigns.models import EnterpriseTask, Moment, PublishTask, State
+from campaigns.posting import backoff, task_content, visible_range, wecom_attachments
+from common.tasks import task_named
 from wecom.errors import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
@@ -132,9 +133,7 @@ def _done(task: EnterpriseTask, moment_id: str, *, invalid: set[str] = frozenset
             state=PublishTask.State.FAILED, error="WeCom did not give this member the task (outside the app's range)"
         )
     if task.variant.moment.state == State.CANCELLED:
-        from campaigns.tasks import wecom_cancel_task
-
-        wecom_cancel_task.delay([moment_id])
+        task_named("campaigns.tasks.wecom_cancel_task").delay([moment_id])
 
 
 def enterprise_tasks_poll(*, client, now: dt.datetime | None = None) -> dict[str, int]:
@@ -162,9 +161,8 @@ def enterprise_tasks_poll(*, client, now: dt.datetime | None = None) -> dict[str
         .values_list("variant__moment_id", flat=True)
         .distinct()
     )
+    enterprise_create_task = task_named("campaigns.tasks.enterprise_create_task")
     for moment_id in list(lost):
-        from campaigns.tasks import enterprise_create_task
-
         enterprise_create_task.delay(moment_id)
         summary["retried"] += 1
     stale = EnterpriseTask.objects.filter(state=EnterpriseTask.State.CREATING, claimed_at__lt=stale_before)
@@ -176,8 +174,6 @@ def enterprise_tasks_poll(*, client, now: dt.datetime | None = None) -> dict[str
         elif EnterpriseTask.objects.filter(pk=task.pk, state=EnterpriseTask.State.CREATING).update(
             state=EnterpriseTask.State.PENDING, claimed_at=None
         ):
-            from campaigns.tasks import enterprise_create_task
-
             enterprise_create_task.delay(task.variant.moment_id)
             summary["retried"] += 1
     return summary

@@ -36,7 +36,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from campaigns.dispatch import in_quiet_hours
+from campaigns.dispatch.notify import in_quiet_hours
 from campaigns.models import Campaign, EnterpriseTask, Moment, State, Variant
 from staff.models import Associate, AssociateDepartment, Contact, ContactTag, CustomerTag, Department
 from wecom.ratelimit import ENDPOINT_BUDGETS

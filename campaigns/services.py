@@ -41,6 +41,7 @@ from campaigns.models import (
     VariantVersion,
 )
 from campaigns.selectors import forbidden_words
+from common.tasks import task_named
 from staff.models import Associate, CustomerTag, Department
 
 # The order of progress: a campaign's state is the least advanced of its live moments.
@@ -488,9 +489,7 @@ def moment_cancel(*, moment: Moment, by, note: str = "") -> None:
     wecom_ids = sorted(set(wecom_ids) | set(enterprise.exclude(wecom_moment_id="").values_list("wecom_moment_id",
                                                                                               flat=True)))  # fmt: skip
     if wecom_ids:
-        from campaigns.tasks import wecom_cancel_task
-
-        transaction.on_commit(lambda: wecom_cancel_task.delay(wecom_ids))
+        task_named("campaigns.tasks.wecom_cancel_task").delay(wecom_ids)  # sent when the cancellation commits
     campaign_state_refresh(moment.campaign)
     _forecast_follows(moment.campaign_id)
 
