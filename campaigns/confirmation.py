@@ -68,8 +68,8 @@ def _rollups_mark(*, at: dt.datetime, tasks) -> None:
     buckets are marked (analytics reads the tasks itself; a mark is all it needs from here).
     The mark commits with the UPDATEs, or just after them in autocommit: either way a run
     that takes it sees what was published."""
-    from analytics import rollups
-    from analytics.rules import local_day
+    from analytics import rollups  # at call time: analytics imports campaigns (analytics.sync imports this module)
+    from analytics.rules import local_day  # at call time: an upward import (DESIGN §2), the allowance kept narrow
 
     campaigns = list(tasks.values_list("moment__campaign_id", flat=True).distinct())
     rollups.mark(days=[local_day(at)[0]], campaign_ids=campaigns)
