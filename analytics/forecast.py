@@ -778,36 +778,41 @@ def _associate_days_write(cursor, select: str, snapshot_id: int) -> None:
 
 
 def _group_run(planned: list[Planned], our_moment_ids: list[int], keep=None):
+    """The group path, in one transaction (or savepoint): on an error its rollback drops the scratch tables and
+    undoes the settings, so nothing runs in the failed transaction to hide the error."""
     groups = _Groups(planned=planned, our_moment_ids=our_moment_ids)
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             connection.connection.create_aggregate("bit_or", 1, _BitOr)
         _create_scratch(cursor)
-        try:
-            _group_scratch_drop(cursor)
-            _multi(cursor)
-            if connection.vendor == "postgresql":
-                # A few big hash aggregations and joins (an entry per tagged contact): room so they stay in
-                # memory (the default 4 MB spills them to disk), and no JIT (compiling costs more than it saves
-                # here). For this transaction only (set_config's is_local).
-                cursor.execute("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")
-            _fill_senders(cursor, planned)
-            _analyze(cursor, "fc_sender")
-            _profiles(cursor, groups)
-            _tag_bits(cursor, groups)
-            _ranks(cursor, groups)
-            _feeds(cursor, groups)
-            _analyze(cursor, "fc_assoc", "fc_tagbit", "fc_rank", "fc_feed", "fc_feedbit")
-            _special(cursor, groups)
-            _analyze(cursor, "fc_special")
-            patterns = _group_decide(cursor, groups)
-            forecast = _group_summary(cursor, groups, patterns)
-            if keep is None:
-                return forecast
-            return keep(forecast, lambda snapshot_id: _associate_days_write(cursor, GROUP_ASSOCIATE_DAYS, snapshot_id))
-        finally:
-            _drop_scratch(cursor)
-            _group_scratch_drop(cursor)
+        _group_scratch_drop(cursor)
+        _multi(cursor)
+        settings = None
+        if connection.vendor == "postgresql":
+            # A few big hash aggregations and joins (an entry per tagged contact): room so they stay in memory
+            # (the default 4 MB spills them to disk), and no JIT (compiling costs more than it saves here). For
+            # this transaction only, and put back when done (an outer transaction goes on with its own).
+            cursor.execute("SELECT current_setting('work_mem'), current_setting('jit'), "
+                           "set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")  # fmt: skip
+            settings = cursor.fetchone()[:2]
+        _fill_senders(cursor, planned)
+        _analyze(cursor, "fc_sender")
+        _profiles(cursor, groups)
+        _tag_bits(cursor, groups)
+        _ranks(cursor, groups)
+        _feeds(cursor, groups)
+        _analyze(cursor, "fc_assoc", "fc_tagbit", "fc_rank", "fc_feed", "fc_feedbit")
+        _special(cursor, groups)
+        _analyze(cursor, "fc_special")
+        patterns = _group_decide(cursor, groups)
+        result = _group_summary(cursor, groups, patterns)
+        if keep is not None:
+            result = keep(result, lambda snapshot_id: _associate_days_write(cursor, GROUP_ASSOCIATE_DAYS, snapshot_id))
+        _drop_scratch(cursor)
+        _group_scratch_drop(cursor)
+        if settings:
+            cursor.execute("SELECT set_config('work_mem', %s, true), set_config('jit', %s, true)", list(settings))
+        return result
 
 
 # --- answers -------------------------------------------------------------------------------------

@@ -209,6 +209,13 @@ def test_the_monthly_cap_is_decided_by_pairs_and_the_same_either_way(db):
     result = forecast.forecast_moments(moments)
     assert (result.deliveries, result.monthly_cap_loss) == (1, 2)
     assert _canonical(result) == _canonical(forecast.forecast_pairs(moments))
+    snapshot = forecast.forecast_snapshot_create(campaign=campaign)
+    assert (snapshot.deliveries, snapshot.monthly_cap_loss) == (1, 2)
+    stored = ForecastAssociateDay.objects.filter(snapshot=snapshot).order_by("day")
+    # Days 2 and 3 are planned but hidden by the monthly cap: rows with no delivery.
+    assert [(r.associate_id, r.day, r.deliveries) for r in stored] == [
+        (lily.pk, DAY + dt.timedelta(days=n), 1 if n == 0 else 0) for n in range(3)
+    ]
 
 
 def test_keys_wider_than_one_mask_column(db, quiet_nights, monkeypatch):
