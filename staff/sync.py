@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import httpx
 from django.conf import settings
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -556,6 +556,10 @@ def _apply_rows(
             wanted[key] = values
             wanted_tags[key] = {tag_pk[t] for t in tags if t in tag_pk}
             listed.setdefault(associate, set()).add(key[1])
+    if connection.vendor == "postgresql":
+        contact_pk = _contacts_copy(wanted, counts)
+        _contact_tags_copy({contact_pk[key]: tags for key, tags in wanted_tags.items()}, counts)
+        return seen
     existing = _contacts_by_key(wanted)
     new, changed = [], []
     for key, values in wanted.items():
@@ -630,8 +634,87 @@ def _finish_chunk(chunk: _Chunk, associate_pk: dict[str, int], counts: Counter) 
     counts["contacts_removed"] += len(removed)
 
 
+def _differences_copy(cursor, *, model, keys: list[str], fields: list[str], rows, extra: dict) -> tuple[str, int, int]:
+    """PostgreSQL: COPY ``rows`` (``keys`` then ``fields``) into the connection's staging
+    table, UPDATE the rows whose values differ, INSERT the missing ones (``extra``: more
+    columns and their values, for new rows only; a row a concurrent writer inserted is
+    skipped). Returns (staging table, updated, created): set-based, no key lists in SQL."""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = [*keys, *fields]
+    staged = bulk.stage(cursor, name=f"stage_sync_{model._meta.db_table}", rows=rows,
+                        like=f"SELECT {', '.join(quote(c) for c in columns)} FROM {table}")  # fmt: skip
+    match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+    mine = ", ".join(f"t.{quote(f)}" for f in fields)
+    theirs = ", ".join(f"s.{quote(f)}" for f in fields)
+    assign = ", ".join(f"{quote(f)} = s.{quote(f)}" for f in fields)
+    changed = f"({mine}) IS DISTINCT FROM ({theirs})"
+    cursor.execute(f"UPDATE {table} t SET {assign} FROM {staged} s WHERE {match} AND {changed}")
+    updated = cursor.rowcount
+    extra_columns = "".join(f", {quote(name)}" for name in extra)
+    cursor.execute(
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}{extra_columns}) "
+        f"SELECT {', '.join(f's.{quote(c)}' for c in columns)}{', %s' * len(extra)} FROM {staged} s "
+        f"ON CONFLICT DO NOTHING",
+        list(extra.values()),
+    )
+    return staged, updated, cursor.rowcount
+
+
+def _customers_copy(remote: dict[str, tuple], counts: Counter) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        staged, updated, created = _differences_copy(
+            cursor, model=Customer, keys=["external_userid"], fields=CUSTOMER_FIELDS,
+            rows=((key, *values) for key, values in remote.items()), extra={"created_at": timezone.now()},
+        )  # fmt: skip
+        table = connection.ops.quote_name(Customer._meta.db_table)
+        cursor.execute(f"SELECT s.external_userid, t.id FROM {staged} s JOIN {table} t USING (external_userid)")
+        ids = dict(cursor.fetchall())
+    counts["customers_created"] += created
+    counts["customers_updated"] += updated
+    return ids
+
+
+def _contacts_copy(wanted: dict[tuple[int, int], tuple], counts: Counter) -> dict[tuple[int, int], int]:
+    with connection.cursor() as cursor:
+        staged, updated, created = _differences_copy(
+            cursor, model=Contact, keys=["associate_id", "customer_id"], fields=CONTACT_FIELDS,
+            rows=((*key, *values) for key, values in wanted.items()), extra={},
+        )  # fmt: skip
+        table = connection.ops.quote_name(Contact._meta.db_table)
+        cursor.execute(f"SELECT t.associate_id, t.customer_id, t.id FROM {staged} s JOIN {table} t "
+                       f"USING (associate_id, customer_id)")  # fmt: skip
+        ids = {(associate, customer): pk for associate, customer, pk in cursor.fetchall()}
+    counts["contacts_created"] += created
+    counts["contacts_updated"] += updated
+    return ids
+
+
+def _contact_tags_copy(wanted_tags: dict[int, set[int]], counts: Counter) -> None:
+    """Each listed contact's tags become exactly WeCom's, set-based: the wanted (contact, tag)
+    pairs staged (a contact without tags as (contact, NULL)), the others of those contacts
+    deleted, the missing ones inserted."""
+    quote = connection.ops.quote_name
+    table = quote(ContactTag._meta.db_table)
+    rows = ((contact, tag) for contact, tags in wanted_tags.items() for tag in (tags or [None]))
+    with connection.cursor() as cursor:
+        staged = bulk.stage(cursor, name="stage_sync_contact_tags", rows=rows,
+                            like=f"SELECT contact_id, tag_id FROM {table}")  # fmt: skip
+        cursor.execute(
+            f"DELETE FROM {table} t USING (SELECT DISTINCT contact_id FROM {staged}) listed "
+            f"WHERE t.contact_id = listed.contact_id AND NOT EXISTS "
+            f"(SELECT 1 FROM {staged} s WHERE s.contact_id = t.contact_id AND s.tag_id = t.tag_id)"
+        )
+        counts["contact_tags_removed"] += cursor.rowcount
+        cursor.execute(f"INSERT INTO {table} (contact_id, tag_id) SELECT contact_id, tag_id FROM {staged} "
+                       f"WHERE tag_id IS NOT NULL ON CONFLICT DO NOTHING")  # fmt: skip
+        counts["contact_tags_added"] += cursor.rowcount
+
+
 def _upsert_customers(remote: dict[str, tuple], counts: Counter) -> dict[str, int]:
     """``remote``: external_userid → values in ``CUSTOMER_FIELDS`` order."""
+    if connection.vendor == "postgresql":
+        return _customers_copy(remote, counts)
     keys = list(remote)
     existing: dict[str, tuple[int, tuple]] = {}
     for batch in _batches(keys):
