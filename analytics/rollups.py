@@ -178,19 +178,22 @@ def publication_days_mark(*, low: int, high: int) -> int:
     the new rows only (by id), and marks what it found; returns how many days."""
     delivery, task = _table(Delivery), _table(PublishTask)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT DISTINCT day FROM {delivery} WHERE id > %s AND id <= %s", [low, high])
-        days = [dt.date.fromisoformat(str(day)) for (day,) in cursor.fetchall()]
-        published = set()
-        for day in days:
-            start, end = _day_bounds(day)
-            cursor.execute(
-                f"SELECT DISTINCT t.published_at FROM {delivery} d JOIN {task} t ON t.moment_id = d.moment_id "
-                f"AND t.associate_id = d.associate_id AND t.state = 'published' "
-                f"WHERE d.id > %s AND d.id <= %s AND d.day = %s AND (t.published_at < %s OR t.published_at >= %s)",
-                [low, high, day, start, end],
-            )
-            published |= {at for (at,) in cursor.fetchall()}
-    other = {local_day(_aware(at))[0] for at in published}
+        cursor.execute(
+            f"SELECT DISTINCT t.published_at, p.day FROM (SELECT DISTINCT moment_id, associate_id, day "
+            f"FROM {delivery} WHERE id > %s AND id <= %s) p JOIN {task} t ON t.moment_id = p.moment_id "
+            f"AND t.associate_id = p.associate_id AND t.state = 'published' AND t.published_at IS NOT NULL",
+            [low, high],
+        )
+        found = cursor.fetchall()
+    published = {_aware(at) for at, day in found}
+    days = {(_aware(at), dt.date.fromisoformat(str(day))) for at, day in found}
+    rules: dict[dt.date, object] = {}  # one rules lookup per date, not per task
+    for at in published:
+        if at.date() not in rules:
+            rules[at.date()] = local_day(at)[1].zone
+    other = {
+        at.astimezone(rules[at.date()]).date() for at, day in days if at.astimezone(rules[at.date()]).date() != day
+    }
     if other:
         with transaction.atomic():
             mark(days=other)
@@ -374,20 +377,24 @@ def department_day_compute(day: dt.date, since: dict[str, int] | None = None, up
             since = dict.fromkeys(FACTS, 0)
         low, high = since["deliveries"], upto["deliveries"]
         _temporary(cursor, "ru_within", _within_sql(), index="associate_id, department_id")
-        _upsert(cursor, DepartmentDay, keys, ("customers",), f"""
-            SELECT %s, x.department_id, x.campaign_id, COUNT(*) FROM (
-                SELECT DISTINCT w.department_id, d.customer_id, m.campaign_id
-                FROM {delivery} d JOIN {moment} m ON m.id = d.moment_id
-                JOIN ru_within w ON w.associate_id = d.associate_id
-                WHERE d.day = %s AND d.id > %s AND d.id <= %s
-            ) x
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {delivery} o JOIN {moment} mo ON mo.id = o.moment_id
-                JOIN ru_within wo ON wo.associate_id = o.associate_id
-                WHERE o.customer_id = x.customer_id AND o.day = %s AND o.id <= %s
-                  AND mo.campaign_id = x.campaign_id AND wo.department_id = x.department_id)
-            GROUP BY x.department_id, x.campaign_id
-        """, [day, day, low, high, day, low], add=True)  # fmt: skip
+        # the subtrees that had already counted each new row's customer that day (one look per customer)
+        _temporary(cursor, "ru_new", f"""
+            SELECT DISTINCT w.department_id, d.customer_id, m.campaign_id
+            FROM {delivery} d JOIN {moment} m ON m.id = d.moment_id JOIN ru_within w ON w.associate_id = d.associate_id
+            WHERE d.day = %s AND d.id > %s AND d.id <= %s
+        """, [day, low, high])  # fmt: skip
+        _temporary(cursor, "ru_old", f"""
+            SELECT DISTINCT w.department_id, o.customer_id, mo.campaign_id
+            FROM (SELECT DISTINCT customer_id FROM ru_new) c JOIN {delivery} o ON o.customer_id = c.customer_id
+            JOIN {moment} mo ON mo.id = o.moment_id JOIN ru_within w ON w.associate_id = o.associate_id
+            WHERE o.day = %s AND o.id <= %s
+        """, [day, low])  # fmt: skip
+        _upsert(cursor, DepartmentDay, keys, ("customers",), """
+            SELECT %s, n.department_id, n.campaign_id, COUNT(*) FROM ru_new n
+            WHERE NOT EXISTS (SELECT 1 FROM ru_old o WHERE o.department_id = n.department_id
+                              AND o.customer_id = n.customer_id AND o.campaign_id = n.campaign_id)
+            GROUP BY n.department_id, n.campaign_id
+        """, [day], add=True)  # fmt: skip
         cursor.execute(f"UPDATE {target} SET {', '.join(f'{c} = 0' for c in PAIR_COUNTS)} WHERE day = %s", [day])
         sums = ", ".join(f"SUM(s.{c})" for c in PAIR_COUNTS)
         _upsert(cursor, DepartmentDay, keys, PAIR_COUNTS, f"""
@@ -396,7 +403,7 @@ def department_day_compute(day: dt.date, since: dict[str, int] | None = None, up
             WHERE s.day = %s GROUP BY w.department_id, s.campaign_id
         """, [day, day], add=False)  # fmt: skip
         _zeros_delete(cursor, DepartmentDay, "day = %s", [day])
-        _drop(cursor, "ru_within")
+        _drop(cursor, "ru_old", "ru_new", "ru_within")
 
 
 # --- campaigns -----------------------------------------------------------------------------------
@@ -456,14 +463,18 @@ def _reach_add(campaign_id: int, low: int, high: int) -> int:
             FROM {delivery} d JOIN {moment} m ON m.id = d.moment_id JOIN ru_within w ON w.associate_id = d.associate_id
             WHERE m.campaign_id = %s AND d.id > %s AND d.id <= %s GROUP BY w.department_id, d.customer_id
         """, [campaign_id, low, high])  # fmt: skip
-        _temporary(cursor, "ru_was", f"""
-            SELECT f.department_id, f.first_day, (
-                SELECT MIN(o.day) FROM {delivery} o JOIN {moment} mo ON mo.id = o.moment_id
-                JOIN ru_within wo ON wo.associate_id = o.associate_id
-                WHERE o.customer_id = f.customer_id AND o.id <= %s AND mo.campaign_id = %s
-                  AND wo.department_id = f.department_id) AS was
-            FROM ru_first f JOIN ru_customer c ON c.customer_id = f.customer_id AND c.known = 1
+        # what each subtree had counted of the customers known before (one pass over their rows)
+        _temporary(cursor, "ru_old", f"""
+            SELECT w.department_id, o.customer_id, MIN(o.day) AS was
+            FROM ru_customer c JOIN {delivery} o ON o.customer_id = c.customer_id
+            JOIN {moment} mo ON mo.id = o.moment_id JOIN ru_within w ON w.associate_id = o.associate_id
+            WHERE c.known = 1 AND o.id <= %s AND mo.campaign_id = %s GROUP BY w.department_id, o.customer_id
         """, [low, campaign_id])  # fmt: skip
+        _temporary(cursor, "ru_was", """
+            SELECT f.department_id, f.first_day, o.was
+            FROM ru_first f JOIN ru_customer c ON c.customer_id = f.customer_id AND c.known = 1
+            LEFT JOIN ru_old o ON o.department_id = f.department_id AND o.customer_id = f.customer_id
+        """)  # fmt: skip
         # a customer new to a subtree counts on their first day; one reached earlier than the
         # subtree had counted them moves from that day to the earlier one
         _upsert(cursor, DepartmentReach, ("department_id", "campaign_id", "day"), ("customers",), """
@@ -492,7 +503,7 @@ def _reach_add(campaign_id: int, low: int, high: int) -> int:
         )
         cursor.execute("SELECT COUNT(*) FROM ru_customer WHERE known = 0")
         added = cursor.fetchone()[0]
-        _drop(cursor, "ru_was", "ru_first", "ru_customer", "ru_within")
+        _drop(cursor, "ru_was", "ru_old", "ru_first", "ru_customer", "ru_within")
     return added
 
 

@@ -52,7 +52,7 @@ served in the same run (PostgreSQL).
 ``--explain-ms`` (5 ms) in its last request.
 
     python bench/dashboard.py [--associates 10000] [--contacts-per-associate 500]
-        [--deliveries 10000000] [--requests 50] [--explain] [--smoke]
+        [--deliveries 10000000] [--requests 50] [--explain] [--cycle-every 1] [--smoke]
 """
 
 from __future__ import annotations
@@ -303,6 +303,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50, help="timed requests per page (default 50)")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the slow queries of each page")
     parser.add_argument("--explain-ms", type=float, default=5.0)
+    parser.add_argument("--cycle-every", type=int, default=1,
+                        help="sync cycle: one customer in N of the last day's rows (default 1: all)")  # fmt: skip
     args, _others = parser.parse_known_args()  # bench/run.py passes every bench the same options
     apply_smoke(args)
     if args.smoke:
@@ -472,7 +474,7 @@ def main() -> None:
 
     if args.explain:
         explain(pages[1:], last_sql, args.explain_ms)
-    sync_cycle(campaign, problems)
+    sync_cycle(campaign, problems, every=args.cycle_every)
     for problem in problems:
         print("  ", problem)
     if problems:
@@ -503,14 +505,15 @@ def rollup_tables() -> dict:
     }
 
 
-def sync_cycle(campaign, problems: list[str]) -> None:
+def sync_cycle(campaign, problems: list[str], every: int = 1) -> None:
     """A results-sync cycle of the live campaign, its roll-ups' share: the campaign's last
     day of deliveries is taken out (copied to a side table, deleted, the roll-ups rebuilt
     without it; not timed), then timed: (1) the baseline, a plain COPY of those rows back
     into ``analytics_delivery``; (2) the roll-ups by increment, as the sync's marks ask
     (``rollups.mark`` of the day and the campaign, then ``rollups_refresh``); (3) the same
     buckets recomputed whole (``mark(rebuild=True)``, what every cycle paid before); the
-    two must leave the same roll-ups."""
+    two must leave the same roll-ups. ``every`` N > 1: only the rows of one customer in N
+    come back (a cycle of a live day, when the day's results arrive over several syncs)."""
     from django.db import connection
 
     from analytics import rollups
@@ -527,7 +530,8 @@ def sync_cycle(campaign, problems: list[str]) -> None:
         cursor.execute(f"DELETE FROM {t['delivery']} WHERE (post_id, associate_id, customer_id) IN "
                        f"(SELECT post_id, associate_id, customer_id FROM bench_day)")  # fmt: skip
         cursor.execute(f"ANALYZE {t['delivery']}")
-        with cursor.copy(f"COPY bench_day ({columns}) TO STDOUT") as copy:  # psycopg 3
+        back = f"(SELECT {columns} FROM bench_day WHERE customer_id % {every} = 0)"  # no parameters: a bare %
+        with cursor.copy(f"COPY {back} TO STDOUT") as copy:  # psycopg 3
             chunks = [bytes(data) for data in copy]
     with step(f"sync cycle: the roll-ups without {day} ({rows:,} deliveries)"):
         rollups.mark(days=[day], campaign_ids=[campaign.pk], rebuild=True)
@@ -548,7 +552,8 @@ def sync_cycle(campaign, problems: list[str]) -> None:
     rollups.mark(days=[day], campaign_ids=[campaign.pk], rebuild=True)
     rollups.rollups_refresh()
     rebuild_s = time.perf_counter() - started
-    print(f"sync cycle, the day {day}: {rows:,} new deliveries; buckets {done}")
+    print(f"sync cycle, the day {day} ({rows:,} deliveries), one customer in {every}: "
+          f"{Delivery.objects.filter(day=day).count():,} rows back; buckets {done}")  # fmt: skip
     print(f"  plain COPY of the day's rows (baseline): {copy_s:.2f} s")
     print(
         f"  roll-ups by increment: {increment_s:.2f} s = {increment_s / copy_s:.2f}× the COPY; "
