@@ -190,7 +190,7 @@ def video_prepare(*, data: bytes) -> PreparedVideo:
         raise ValidationError(
             _(
                 "This is a fragmented (streaming) MP4, whose length cannot be read before it plays: export it "
-                'again as a regular MP4 (e.g. "Save as" or "Export" in your editor) and re-upload.'
+                "again as a regular MP4 (e.g. “Save as” or “Export” in your editor) and re-upload."
             )
         ) from None
     except _TooComplex:
