@@ -32,7 +32,17 @@ TARGET_MS = 300
 # The page's queries whatever the plan's and the brand's size (campaigns/tests/test_admin_forecast.py asserts
 # that they do not grow with either): the admin's own, the panel's, the drafting warnings'.
 MAX_QUERIES = 30
-FORECAST_TABLES = ("fc_sender", "fc_row", "fc_tag", "fc_assoc", "fc_key", "fc_decide", "pl_target", "pl_audience")
+FORECAST_TABLES = (
+    "fc_sender",
+    "fc_row",
+    "fc_tag",
+    "fc_assoc",
+    "fc_key",
+    "fc_decide",
+    "pl_target",
+    "pl_assoc",
+    "pl_ctag",
+)
 
 
 def timed_get(client, url: str, count: int) -> tuple[list[float], list[str], str]:

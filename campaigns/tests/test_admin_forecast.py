@@ -306,7 +306,9 @@ def test_the_pages_do_not_grow_in_queries_with_associates(client, shop, busy_day
 
 def _forecast_statement(sql: str) -> bool:
     """The forecast's scratch tables, or the drafting checks' (both read every contact: the worker's)."""
-    return any(table in sql for table in ("fc_sender", "fc_row", "fc_tag", "fc_assoc", "pl_target", "pl_audience"))
+    return any(
+        table in sql for table in ("fc_sender", "fc_row", "fc_tag", "fc_assoc", "pl_target", "pl_assoc", "pl_ctag")
+    )
 
 
 def _more_variants(shop, busy_day) -> None:
