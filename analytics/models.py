@@ -224,6 +224,24 @@ class RollupBucket(models.Model):
         return f"{self.stat} {self.bucket} @ {self.deliveries}"
 
 
+class RollupPublication(models.Model):
+    """The published tasks whose losses an associate day holds (a day's tasks ``published``
+    then): the next run recomputes the losses of the associates whose set changed (or who got
+    new deliveries), not the whole day. Plain ids, no foreign keys: a task gone is a change."""
+
+    day = models.DateField(_("day"))
+    task_id = models.BigIntegerField(_("task"))
+    associate_id = models.BigIntegerField(_("associate"))
+
+    class Meta:
+        verbose_name = _("roll-up publication")
+        verbose_name_plural = _("roll-up publications")
+        constraints = [models.UniqueConstraint(fields=["day", "task_id"], name="rollup_publication_once")]
+
+    def __str__(self) -> str:
+        return f"{self.day} task {self.task_id}"
+
+
 class _Counts(models.Model):
     deliveries = models.PositiveIntegerField(_("deliveries"), default=0)
     customers = models.PositiveIntegerField(_("customers reached"), default=0)  # distinct within the bucket

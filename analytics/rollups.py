@@ -35,8 +35,10 @@ added, not the campaign's size:
   known before the batch is not new; a first day only moves earlier), each subtree's first
   days (``DepartmentReach``) by the same comparison with what the subtree counted before;
 - losses (cap, verification) depend on what was published and on everything delivered
-  that day: an ``associate_day`` bucket recomputes its day's losses whole (bounded by one
-  day's publishers, never the campaign); department days, campaign totals and the
+  that day: an ``associate_day`` bucket recomputes the day's losses of the associates they
+  may have changed for — those with new delivery rows (any day) and those whose tasks
+  published that day differ from the ones the bucket saw (``RollupPublication``) — never
+  the campaign, nor the whole day for a few new rows; department days, campaign totals and the
   per-associate table re-sum the (small) associate days;
 - a campaign's funnel per associate is recomputed from its tasks (one GROUP BY over the
   campaign's tasks), its base (contacts of the tasked associates) when its tasks changed.
@@ -76,6 +78,7 @@ from analytics.models import (
     RollupBucket,
     RollupCursor,
     RollupMark,
+    RollupPublication,
 )
 from analytics.rules import local_day, ranked_contacts_sql, rules_for
 from campaigns.models import LinkClick, Moment, PublishTask, Variant
@@ -294,7 +297,8 @@ def associate_day_compute(day: dt.date, since: dict[str, int] | None = None, upt
     target = _table(AssociateDay)
     keys = ("day", "associate_id", "campaign_id")
     with connection.cursor() as cursor:
-        if since is None:
+        rebuild = since is None
+        if rebuild:
             cursor.execute(f"DELETE FROM {target} WHERE day = %s", [day])
             since = dict.fromkeys(FACTS, 0)
         low, high = since["deliveries"], upto["deliveries"]
@@ -323,15 +327,56 @@ def associate_day_compute(day: dt.date, since: dict[str, int] | None = None, upt
             WHERE c.day = %s AND c.id > %s AND c.id <= %s AND c.associate_id IS NOT NULL
             GROUP BY c.associate_id, c.campaign_id
         """, [day, day, since["clicks"], upto["clicks"]], add=True)  # fmt: skip
-        cursor.execute(f"UPDATE {target} SET cap_loss = 0, verification_loss = 0 WHERE day = %s", [day])
+        _losers_find(cursor, day, None if rebuild else low, high)
+        cursor.execute(f"UPDATE {target} SET cap_loss = 0, verification_loss = 0 WHERE day = %s "
+                       f"AND associate_id IN (SELECT associate_id FROM ru_losers)", [day])  # fmt: skip
         losses_sql, losses_params = _losses_sql(day, high)
         _upsert(cursor, AssociateDay, keys, ("cap_loss", "verification_loss"), losses_sql, losses_params, add=False)
         _zeros_delete(cursor, AssociateDay, "day = %s", [day])
+        _publications_keep(cursor, day)
+        _drop(cursor, "ru_losers", "ru_published")
+
+
+def _losers_find(cursor, day: dt.date, low: int | None, high: int) -> None:
+    """``ru_published``: the day's published tasks (id, associate); ``ru_losers``: the
+    associates whose losses that day may have changed since the bucket counted up to
+    ``low`` (None: a rebuild, every publisher). A day's losses of an associate read only
+    their tasks published that day, their contacts, and their deliveries: they change with a
+    publication (the day's set of tasks differs from the one stored in ``RollupPublication``)
+    or a new delivery row of theirs (any day: a moment's deliveries may be dated another day)."""
+    start, end = _day_bounds(day)
+    task, delivery, stored = _table(PublishTask), _table(Delivery), _table(RollupPublication)
+    _temporary(cursor, "ru_published", f"""
+        SELECT t.id AS task_id, t.associate_id FROM {task} t
+        WHERE t.state = 'published' AND t.published_at >= %s AND t.published_at < %s
+    """, [start, end], index="associate_id")  # fmt: skip
+    if low is None:
+        _temporary(cursor, "ru_losers", "SELECT DISTINCT associate_id FROM ru_published", index="associate_id")
+        return
+    _temporary(cursor, "ru_losers", f"""
+        SELECT p.associate_id FROM ru_published p WHERE NOT EXISTS (
+            SELECT 1 FROM {stored} s WHERE s.day = %s AND s.task_id = p.task_id AND s.associate_id = p.associate_id)
+        UNION SELECT s.associate_id FROM {stored} s WHERE s.day = %s AND NOT EXISTS (
+            SELECT 1 FROM ru_published p WHERE p.task_id = s.task_id AND p.associate_id = s.associate_id)
+        UNION SELECT d.associate_id FROM {delivery} d WHERE d.id > %s AND d.id <= %s
+            AND d.associate_id IN (SELECT associate_id FROM ru_published)
+    """, [day, day, low, high], index="associate_id")  # fmt: skip
+
+
+def _publications_keep(cursor, day: dt.date) -> None:
+    """The day's published tasks, as the losses just computed saw them."""
+    stored = _table(RollupPublication)
+    same = f"p.task_id = {stored}.task_id AND p.associate_id = {stored}.associate_id"
+    cursor.execute(f"DELETE FROM {stored} WHERE day = %s AND NOT EXISTS (SELECT 1 FROM ru_published p "
+                   f"WHERE {same})", [day])  # fmt: skip
+    cursor.execute(f"INSERT INTO {stored} (day, task_id, associate_id) SELECT %s, p.task_id, p.associate_id "
+                   f"FROM ru_published p WHERE NOT EXISTS (SELECT 1 FROM {stored} s WHERE s.day = %s "
+                   f"AND s.task_id = p.task_id AND s.associate_id = p.associate_id)", [day, day])  # fmt: skip
 
 
 def _losses_sql(day: dt.date, high: int) -> tuple[str, list]:
     """Per (associate, campaign): the day's cap and verification loss (see the module's
-    docstring), over the deliveries up to id ``high``."""
+    docstring), over the deliveries up to id ``high``, for the associates in ``ru_losers``."""
     rules = rules_for(day)
     start, end = _day_bounds(day)
     delivery, moment, task, variant = _table(Delivery), _table(Moment), _table(PublishTask), _table(Variant)
@@ -341,6 +386,7 @@ def _losses_sql(day: dt.date, high: int) -> tuple[str, list]:
             SELECT t.variant_id, t.moment_id, t.associate_id, m.campaign_id, v.audience_all
             FROM {task} t JOIN {moment} m ON m.id = t.moment_id JOIN {variant} v ON v.id = t.variant_id
             WHERE t.state = 'published' AND t.published_at >= %s AND t.published_at < %s
+              AND t.associate_id IN (SELECT associate_id FROM ru_losers)
         ),
         ranked_contact AS ({ranked_contacts_sql("SELECT associate_id FROM task")}),
         missed AS (
