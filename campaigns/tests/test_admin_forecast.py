@@ -450,3 +450,28 @@ def test_who_may_not_see_the_plan_may_not_follow_or_recompute_its_forecast(clien
     assert not ForecastJob.objects.exists()
     client.force_login(factories.user("checker", role=APPROVER))
     assert client.post(recompute).status_code == 302 and ForecastJob.objects.get().state == "queued"
+
+
+def test_the_campaign_page_lists_its_moments_read_only_and_adds_new_ones(client, shop, busy_day):
+    """The moments are listed with links to their pages (where they are edited), not as form rows: rows
+    of Unfold's forms cost most of the page at brand size (issue #19). The inline still adds moments."""
+    client.force_login(shop["owner"])
+    url = reverse("admin:campaigns_campaign_change", args=[shop["campaign"].pk])
+    client.get(url)  # warm the session and content types
+    few = len(_queries(client, url))
+    html = client.get(url).content.decode()
+    assert 'data-testid="moment-list"' in html and 'name="moments-0-id"' not in html
+    for moment in busy_day["ours"]:
+        assert reverse("admin:campaigns_moment_change", args=[moment.pk]) in html and moment.title in html
+    assert busy_day["early"].title not in html.split('data-testid="moment-list"')[1].split("</table>")[0]
+    for hour in (15, 17, 19):
+        _moment(shop["campaign"], _at(shop["day"], hour), departments=[shop["store"]])
+    assert len(_queries(client, url)) == few
+    data = {"name": shop["campaign"].name, "starts_on": shop["campaign"].starts_on,
+            "ends_on": shop["campaign"].ends_on, "moments-TOTAL_FORMS": "1", "moments-INITIAL_FORMS": "0",
+            "moments-0-title": "新的", "moments-0-publish_at_0": shop["day"].isoformat(),
+            "moments-0-publish_at_1": "21:00:00", "moments-0-expires_at_0": shop["day"].isoformat(),
+            "moments-0-expires_at_1": "23:00:00", "moments-0-mode": "associate"}  # fmt: skip
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    assert shop["campaign"].moments.count() == 7 and shop["campaign"].moments.filter(title="新的").exists()
