@@ -229,18 +229,23 @@ def batch_get_by_user(request):
     if not members:
         raise p.SandboxError(p.INVALID_USERID, "invalid userid: none of userid_list exists")
     limit = p.clamp_limit(body.get("limit"), maximum=100, default=50, above_max="max")
-    follows = Follow.objects.filter(member_id__in=list(members)).order_by("member_id", "id")
+    member_ids = sorted(members)
+    follows = Follow.objects.order_by("member_id", "id")
     if body.get("cursor"):
         member_id, follow_id = p.decode_cursor(body["cursor"], "f")
-        follows = follows.filter(Q(member_id__gt=member_id) | Q(member_id=member_id, id__gt=follow_id))
-    page = list(follows.values_list(*_FOLLOW_COLUMNS)[: limit + 1])  # tuples: no model instances per row
+        # Only the members from the cursor's on, so the index scan on (member, id) starts
+        # there: a page costs its own rows, not every row of the chunk before it.
+        member_ids = [pk for pk in member_ids if pk >= member_id]
+        follows = follows.filter(Q(member_id__gt=member_id) | Q(id__gt=follow_id))
+    follows = follows.filter(member_id__in=member_ids)
+    page = list(follows.values_list(*_FOLLOW_COLUMNS)[: limit + 1]) if member_ids else []  # tuples, not models
     more = len(page) > limit
     page = page[:limit]
     tags: dict[int, list[str]] = {}
-    for follow_id, tag_id in FollowTag.objects.filter(follow_id__in=[row[0] for row in page]).values_list(
-        "follow_id", "tag__tag_id"
-    ):
-        tags.setdefault(follow_id, []).append(tag_id)
+    if page:
+        in_page = FollowTag.objects.filter(follow_id__in=[row[0] for row in page]).order_by("follow_id", "tag_id")
+        for follow_id, tag_id in in_page.values_list("follow_id", "tag__tag_id"):
+            tags.setdefault(follow_id, []).append(tag_id)
     items = []
     for fid, member_id, createtime, remark, description, add_way, state, ext, name, avatar, kind, gender, corp in page:
         userid = members[member_id]

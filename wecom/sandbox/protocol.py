@@ -165,9 +165,15 @@ def check_token(request: HttpRequest) -> None:
 
 
 # --- faults ------------------------------------------------------------------------------
-def _fault_for(path: str, *, after_effect: bool) -> Fault | None:
-    for fault in Fault.objects.filter(endpoint__in=[path, "*"], after_effect=after_effect).order_by("id"):
-        if random.random() >= fault.rate:
+def faults_for(path: str) -> list[Fault]:
+    """The faults armed on ``path`` (or on every endpoint), both phases, in one query: a
+    call reads them once, at its start."""
+    return list(Fault.objects.filter(endpoint__in=[path, "*"]).order_by("id"))
+
+
+def _fault_for(faults: list[Fault], *, after_effect: bool) -> Fault | None:
+    for fault in faults:
+        if fault.after_effect != after_effect or random.random() >= fault.rate:
             continue
         if fault.remaining is not None:
             # Conditional decrement: two concurrent requests cannot both use the last hit.
@@ -188,8 +194,8 @@ def _dropped_connection() -> StreamingHttpResponse:
     return response
 
 
-def apply_fault(path: str, *, after_effect: bool = False) -> HttpResponse | None:
-    fault = _fault_for(path, after_effect=after_effect)
+def apply_fault(faults: list[Fault], *, after_effect: bool = False) -> HttpResponse | None:
+    fault = _fault_for(faults, after_effect=after_effect)
     if fault is None:
         return None
     if fault.latency_ms:
@@ -230,7 +236,8 @@ def endpoint(path: str, *, method: str, needs_token: bool = True) -> Callable:
         @csrf_exempt
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
-            faulted = apply_fault(path)
+            faults = faults_for(path)
+            faulted = apply_fault(faults)
             if faulted is not None:
                 return faulted
             if over_frequency(path):
@@ -243,7 +250,7 @@ def endpoint(path: str, *, method: str, needs_token: bool = True) -> Callable:
                 answer = view(request, *args, **kwargs)
             except SandboxError as error:
                 return failure(error)
-            return apply_fault(path, after_effect=True) or answer
+            return apply_fault(faults, after_effect=True) or answer
 
         wrapper.wecom_path = path
         return wrapper
