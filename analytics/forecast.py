@@ -49,7 +49,7 @@ worlds (``analytics/tests/test_forecast_groups.py``). No Python loop runs over c
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from django.db import connection, transaction
 
@@ -405,6 +405,7 @@ class _Groups:
     limits: list[int] = field(default_factory=list)  # the distinct unverified reach limits, ascending
     triples: list[tuple] = field(default_factory=list)  # (day as stored, moment id or 0, count) in the feed
     profiles: list[tuple[int, ...]] = field(default_factory=list)  # profile id → its slots in order
+    keys: list[tuple] = field(default_factory=list)  # the distinct keys, in fc_key's order (key id → key)
 
     @property
     def sig_chunks(self) -> int:
@@ -603,31 +604,16 @@ def _multi(cursor) -> None:
     _analyze(cursor, "fc_multi")
 
 
-def _group_decide(cursor, groups: _Groups) -> list[_Pattern]:
-    """fc_group: the senders' active contacts counted per (associate, key), one pass; each distinct key
-    decided (fc_key: its pattern's bit; fc_decide: its slots' outcomes; fc_keycoll: its collisions)."""
-    columns, expressions = groups.key_columns()[1:], groups.key_expressions()
-    named = ", ".join(f"{e} AS {c}" for e, c in zip(expressions, columns, strict=True))
-    contact = _table(Contact)
-    shared = "CASE WHEN m.customer_id IS NULL THEN 0 ELSE c.customer_id END"
-    cursor.execute(
-        f"""CREATE TEMPORARY TABLE fc_group AS SELECT c.associate_id, {shared} AS customer_id, {named}, COUNT(*) AS n
-            FROM {contact} c LEFT JOIN fc_special s ON s.contact_id = c.id
-            LEFT JOIN fc_multi m ON m.customer_id = c.customer_id
-            WHERE c.is_active AND c.associate_id IN (SELECT associate_id FROM fc_assoc)
-            GROUP BY c.associate_id, {shared}, {", ".join(expressions)}"""
-    )
-    keyed = ", ".join(f"g.{c}" for c in columns)
-    cursor.execute(
-        f"SELECT DISTINCT a.profile, {keyed} FROM fc_group g JOIN fc_assoc a ON a.associate_id = g.associate_id"
-    )
-    keys = cursor.fetchall()
+def _keys_decide(cursor, groups: _Groups) -> list[_Pattern]:
+    """Each distinct key decided for ``groups``' planned slots and which of them are ours: fc_key (its
+    pattern's bit), fc_decide (its slots' outcomes), fc_keycoll (its collisions); the patterns. Key ids are
+    the keys' order, so fc_gk and fc_ak hold for any choice of ours over the same planned slots."""
     by_slot = {p.slot: p for p in groups.planned}
     patterns: dict[_Pattern, int] = {}
     decided = []
-    for key in keys:
-        outcomes, pattern = _decide_key(groups, by_slot, tuple(key))
-        decided.append((tuple(key), outcomes, pattern, patterns.setdefault(pattern, len(patterns))))
+    for key in groups.keys:
+        outcomes, pattern = _decide_key(groups, by_slot, key)
+        decided.append((key, outcomes, pattern, patterns.setdefault(pattern, len(patterns))))
     chunks = _chunks(len(patterns))
     bits = ", ".join(f"pbit{i} BIGINT NOT NULL" for i in range(chunks))
     parts = ", ".join(f"{c} BIGINT NOT NULL" for c in groups.key_columns())
@@ -649,6 +635,29 @@ def _group_decide(cursor, groups: _Groups) -> list[_Pattern]:
     _insert(cursor, "fc_key", key_rows)
     _insert(cursor, "fc_decide", decide_rows)
     _insert(cursor, "fc_keycoll", collision_rows)
+    return list(patterns)
+
+
+def _group_decide(cursor, groups: _Groups) -> list[_Pattern]:
+    """fc_group: the senders' active contacts counted per (associate, key), one pass; each distinct key
+    decided (fc_key: its pattern's bit; fc_decide: its slots' outcomes; fc_keycoll: its collisions)."""
+    columns, expressions = groups.key_columns()[1:], groups.key_expressions()
+    named = ", ".join(f"{e} AS {c}" for e, c in zip(expressions, columns, strict=True))
+    contact = _table(Contact)
+    shared = "CASE WHEN m.customer_id IS NULL THEN 0 ELSE c.customer_id END"
+    cursor.execute(
+        f"""CREATE TEMPORARY TABLE fc_group AS SELECT c.associate_id, {shared} AS customer_id, {named}, COUNT(*) AS n
+            FROM {contact} c LEFT JOIN fc_special s ON s.contact_id = c.id
+            LEFT JOIN fc_multi m ON m.customer_id = c.customer_id
+            WHERE c.is_active AND c.associate_id IN (SELECT associate_id FROM fc_assoc)
+            GROUP BY c.associate_id, {shared}, {", ".join(expressions)}"""
+    )
+    keyed = ", ".join(f"g.{c}" for c in columns)
+    cursor.execute(
+        f"SELECT DISTINCT a.profile, {keyed} FROM fc_group g JOIN fc_assoc a ON a.associate_id = g.associate_id"
+    )
+    groups.keys = [tuple(key) for key in cursor.fetchall()]
+    patterns = _keys_decide(cursor, groups)
     join = " AND ".join(f"k.{c} = g.{c}" for c in columns)
     cursor.execute(
         "CREATE TEMPORARY TABLE fc_gk AS SELECT g.associate_id, g.customer_id, k.key_id, g.n FROM fc_group g "
@@ -777,9 +786,11 @@ def _associate_days_write(cursor, select: str, snapshot_id: int) -> None:
     )
 
 
-def _group_run(planned: list[Planned], our_moment_ids: list[int], keep=None):
+def _group_run(planned: list[Planned], our_moment_ids: list[int], keep=None, alone: dict | None = None):
     """The group path, in one transaction (or savepoint): on an error its rollback drops the scratch tables and
-    undoes the settings, so nothing runs in the failed transaction to hide the error."""
+    undoes the settings, so nothing runs in the failed transaction to hide the error. ``alone``: {moment id:
+    None} of our moments to forecast alone too, from the same pass over the contacts (each key decided again
+    with only that moment ours): filled with their forecasts (``_alone_exact`` says which moments may be)."""
     groups = _Groups(planned=planned, our_moment_ids=our_moment_ids)
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "sqlite":
@@ -808,6 +819,14 @@ def _group_run(planned: list[Planned], our_moment_ids: list[int], keep=None):
         result = _group_summary(cursor, groups, patterns)
         if keep is not None:
             result = keep(result, lambda snapshot_id: _associate_days_write(cursor, GROUP_ASSOCIATE_DAYS, snapshot_id))
+        for moment_id in alone or ():
+            scoped = replace(groups, planned=[replace(p, ours=p.variant.moment_id == moment_id) for p in planned],
+                             our_moment_ids=[moment_id])  # fmt: skip
+            for name in ("fc_key", "fc_decide", "fc_keycoll"):
+                cursor.execute(f"DROP TABLE {name}")
+            patterns = _keys_decide(cursor, scoped)
+            _analyze(cursor, "fc_key", "fc_decide", "fc_keycoll")
+            alone[moment_id] = _group_summary(cursor, scoped, patterns)
         _drop_scratch(cursor)
         _group_scratch_drop(cursor)
         if settings:
@@ -834,6 +853,20 @@ def _date(value) -> dt.date:
 
 def _monthly_cap_on(planned: list[Planned]) -> bool:
     return any(p.rules.enterprise_monthly_cap and p.variant.moment.mode == Moment.Mode.ENTERPRISE for p in planned)
+
+
+def _alone_exact(planned: list[Planned], moment: Moment) -> bool:
+    """Whether ``moment``'s forecast alone (``forecast_moments([moment])``) is decided exactly by a run that
+    planned ``planned`` (its campaign's): when its day's planned variants are the same in both — so every other
+    moment of its campaign that day is approved or scheduled, planned next to it alone too, and none is
+    published yet (a published one's deliveries would be in the feed of the moment alone)."""
+    day = local_day(moment.publish_at)[0]
+    theirs = planned_for([moment])
+    ready = (State.APPROVED, State.SCHEDULED)
+    same_day = [p for p in planned if p.day == day]
+    return [(p.variant.pk, p.publishable, p.rules) for p in same_day] == [
+        (p.variant.pk, p.publishable, p.rules) for p in theirs
+    ] and all(p.variant.moment.state in ready for p in same_day if p.ours and p.variant.moment_id != moment.pk)
 
 
 def _forecast(moments: list[Moment], keep=None):
@@ -868,11 +901,14 @@ def forecast_campaign(campaign) -> Forecast:
     return forecast_moments(list(campaign.moments.exclude(state=State.CANCELLED)))
 
 
-def forecast_snapshot_create(*, campaign, now=None, **stored) -> ForecastSnapshot:
+def forecast_snapshot_create(*, campaign, now=None, alone: dict | None = None, **stored) -> ForecastSnapshot:
     """Forecast ``campaign`` and keep the result (the whole forecast as JSON, and ``stored``: the plan it
     read, ``analytics.snapshots``): its totals and, per (associate, day), the
     planned deliveries and losses (one INSERT … SELECT from the decisions), which is what
-    the dashboards compare with the actual results, in any manager's scope."""
+    the dashboards compare with the actual results, in any manager's scope. With ``alone`` (a dict), also
+    each moment's forecast alone where the same pass decides it exactly (``_alone_exact``; not on the pair
+    path): ``alone`` gets {moment id: Forecast}, equal to ``forecast_moments([moment])``; the others are
+    left out, for the caller to forecast one by one."""
     from django.utils import timezone
 
     def keep(forecast, associate_days_write):
@@ -886,7 +922,16 @@ def forecast_snapshot_create(*, campaign, now=None, **stored) -> ForecastSnapsho
         return snapshot
 
     moments = list(campaign.moments.exclude(state=State.CANCELLED))
-    snapshot = _forecast(moments, keep)
+    if alone is None:
+        snapshot = _forecast(moments, keep)
+    else:
+        planned = planned_for(moments)
+        if _monthly_cap_on(planned):
+            snapshot = _forecast(moments, keep)
+        else:
+            wanted = {m.pk: None for m in moments if _alone_exact(planned, m)}
+            snapshot = _group_run(planned, [m.pk for m in moments], keep, wanted)
+            alone.update(wanted)
     # Older snapshots of the campaign are of no further use to anyone.
     ForecastSnapshot.objects.filter(campaign=campaign).exclude(pk=snapshot.pk).delete()
     return snapshot

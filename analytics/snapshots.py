@@ -6,9 +6,10 @@ after the last, at most ``MAX_WAIT`` after the first), and ``analytics.tasks.for
 the bulk queue, one run at a time per campaign (the row is claimed under a row lock; a change during a run
 queues one more run when it ends). A run reads the plan (``plan_read``), forecasts the campaign
 (``analytics.forecast.forecast_snapshot_create``: a ``ForecastSnapshot`` with the whole forecast as JSON)
-and then each of its moments alone, next to the other approved and scheduled moments (``MomentForecast``:
-the moment page's figures, which a campaign's rows do not give when the campaign has drafts on the same
-days), recording its progress on the row.
+and each of its moments alone, next to the other approved and scheduled moments (``MomentForecast``: the
+moment page's figures, which a campaign's rows do not give when the campaign has drafts on the same days) —
+from the campaign's own pass over the contacts where that is exact, else one by one — recording its
+progress on the row. The drafting checks of ``campaigns.planning`` run once for all the moments.
 
 The admin pages and the API read only these rows, in a fixed number of small queries: the snapshot, the
 job, and the plan as it stands now (three queries) to tell whether the snapshot is stale and what changed.
@@ -314,11 +315,15 @@ def _run_campaign(job: ForecastJob, *, forced: bool) -> dict:
     _progress(job, stage="checks", steps_total=2 + len(moment_ids))
     checked = {**plan.as_json(), "warnings": drafting_checks(campaign)}
     _progress(job, stage="campaign", steps_done=1)
-    forecast.forecast_snapshot_create(campaign=campaign, now=read_at, plan=checked, plan_digest=plan.digest)
+    # Each moment alone comes from the campaign's pass over the contacts where that is exact (its day planned
+    # the same way alone: the usual case); the others are forecast one by one after it.
+    alone: dict[int, Forecast] = {}
+    forecast.forecast_snapshot_create(campaign=campaign, now=read_at, plan=checked, plan_digest=plan.digest,
+                                      alone=alone)  # fmt: skip
     _progress(job, stage="moments", steps_done=2)
     moments = Moment.objects.filter(pk__in=moment_ids).exclude(state=State.CANCELLED).order_by("publish_at", "pk")
     for done, moment in enumerate(moments, start=3):
-        result = forecast.forecast_moments([moment])
+        result = alone[moment.pk] if moment.pk in alone else forecast.forecast_moments([moment])
         MomentForecast.objects.update_or_create(moment=moment, defaults={
             "computed_at": read_at, "forecast": forecast_json(result), "plan_digest": plan.digest})  # fmt: skip
         _progress(job, steps_done=done)

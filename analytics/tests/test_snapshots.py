@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import pytest
 from celery.signals import before_task_publish
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from analytics import forecast, snapshots
 from analytics.models import ForecastJob, ForecastSnapshot, MomentForecast
@@ -50,6 +50,14 @@ def sent():
     yield messages
     before_task_publish.disconnect(record)
     use(saved)
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The sentences asserted here are the English ones (the default language is zh-hans, translated since
+    bc529c4)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
@@ -295,3 +303,37 @@ def test_the_dashboards_refresh_asks_for_the_same_job(client, plan):
     job = ForecastJob.objects.get(campaign=plan["campaign"])
     assert (job.state, job.forced, job.requested_by) == ("queued", True, plan["owner"])
     assert job.due_at <= timezone.now()  # asked for: due now, not debounced
+
+
+def test_each_moment_alone_is_read_from_the_campaigns_pass_where_exact(plan):
+    """A moment whose day is planned alone as in its campaign (the other moments of the campaign that day
+    approved or scheduled) is forecast alone from the campaign's pass over the contacts; one next to a draft
+    is forecast by itself. Either way the run keeps exactly what ``forecast_moments([moment])`` says."""
+    Moment.objects.filter(pk__in=[plan["first"].pk, plan["second"].pk]).update(state=State.APPROVED)
+    later = cf.moment(plan["campaign"], title="次日", day=1)
+    cf.variant(later, departments=[plan["store"]], name="全部")
+    cf.variant(later, departments=[plan["store"]], tags=[plan["gold"]], name="金卡")
+    draft_day = cf.moment(plan["campaign"], title="第三天", day=2)
+    cf.variant(draft_day, associates=[plan["lily"]], name="全部")
+    beside = cf.moment(plan["campaign"], title="第三天晚上", day=2, hour=20)
+    cf.variant(beside, associates=[plan["ken"]], name="全部")
+    Moment.objects.filter(pk__in=[later.pk, beside.pk]).update(state=State.SCHEDULED)
+    other = cf.moment(cf.campaign(plan["owner"], name="会员日"), title="会员日", hour=8)
+    cf.variant(other, associates=[plan["lily"]], name="会员")
+    Moment.objects.filter(pk=other.pk).update(state=State.APPROVED)
+
+    alone: dict = {}
+    forecast.forecast_snapshot_create(campaign=plan["campaign"], alone=alone)
+    first, second = plan["first"].pk, plan["second"].pk
+    # `beside` alone is planned without the draft of its day; the draft alone, next to the scheduled `beside`.
+    assert set(alone) == {first, second, later.pk, draft_day.pk}
+    moments = list(Moment.objects.filter(campaign=plan["campaign"]))
+    for moment in moments:
+        if moment.pk in alone:
+            assert asdict(alone[moment.pk]) == asdict(forecast.forecast_moments([moment])), moment.title
+    assert alone[first].collisions or alone[second].collisions or alone[first].verify_accounts  # not all empty
+
+    snapshots.recompute(plan["campaign"].pk)
+    for moment in moments:
+        kept = MomentForecast.objects.get(moment=moment).forecast
+        assert asdict(snapshots.forecast_from_json(kept)) == asdict(forecast.forecast_moments([moment])), moment.title
