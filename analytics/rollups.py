@@ -418,24 +418,17 @@ def department_day_compute(day: dt.date, since: dict[str, int] | None = None, up
     delivery, moment, source, target = _table(Delivery), _table(Moment), _table(AssociateDay), _table(DepartmentDay)
     keys = ("day", "department_id", "campaign_id")
     with connection.cursor() as cursor:
-        rebuild = since is None
-        if rebuild:
+        if since is None:
             cursor.execute(f"DELETE FROM {target} WHERE day = %s", [day])
             since = dict.fromkeys(FACTS, 0)
         low, high = since["deliveries"], upto["deliveries"]
         _temporary(cursor, "ru_within", _within_sql(), index="associate_id, department_id")
         # the subtrees that had already counted each new row's customer that day (one look per customer)
-        if rebuild:
-            _temporary(cursor, "ru_new", f"""
-                SELECT DISTINCT w.department_id, d.customer_id, m.campaign_id
-                FROM {delivery} d JOIN {moment} m ON m.id = d.moment_id
-                JOIN ru_within w ON w.associate_id = d.associate_id
-                WHERE d.day = %s AND d.id > %s AND d.id <= %s
-            """, [day, low, high])  # fmt: skip
-        else:
-            _temporary(cursor, "ru_new", """
-                SELECT DISTINCT department_id, customer_id, campaign_id FROM ru_spread WHERE day = %s AND last > %s
-            """, [day, low])  # fmt: skip
+        _temporary(cursor, "ru_new", f"""
+            SELECT DISTINCT w.department_id, d.customer_id, m.campaign_id
+            FROM {delivery} d JOIN {moment} m ON m.id = d.moment_id JOIN ru_within w ON w.associate_id = d.associate_id
+            WHERE d.day = %s AND d.id > %s AND d.id <= %s
+        """, [day, low, high])  # fmt: skip
         _temporary(cursor, "ru_old", f"""
             SELECT DISTINCT w.department_id, o.customer_id, mo.campaign_id
             FROM (SELECT DISTINCT customer_id FROM ru_new) c JOIN {delivery} o ON o.customer_id = c.customer_id
@@ -469,7 +462,7 @@ def campaign_compute(campaign_id: int, since: dict[str, int] | None = None, upto
         CampaignCustomer.objects.filter(campaign_id=campaign_id).delete()
         DepartmentReach.objects.filter(campaign_id=campaign_id, day__isnull=False).delete()
         since = dict.fromkeys(FACTS, 0)
-    added = _reach_add(campaign_id, since["deliveries"], upto["deliveries"], shared=not rebuild)
+    added = _reach_add(campaign_id, since["deliveries"], upto["deliveries"])
     changed = campaign_associates_compute(campaign_id)
     totals = CampaignAssociate.objects.filter(campaign_id=campaign_id)
     sums = dict.fromkeys(("deliveries", "cap_loss", "verification_loss", "likes", "comments"), 0)
@@ -490,10 +483,9 @@ def campaign_compute(campaign_id: int, since: dict[str, int] | None = None, upto
     CampaignReach.objects.filter(pk=reach.pk).update(**values)
 
 
-def _reach_add(campaign_id: int, low: int, high: int, *, shared: bool = False) -> int:
+def _reach_add(campaign_id: int, low: int, high: int) -> int:
     """The campaign's deliveries in (low, high] into ``CampaignCustomer`` and each subtree's
-    first days (``DepartmentReach``); returns how many customers the campaign reached first.
-    ``shared``: the run's ``ru_spread`` holds the rows above ``low`` (see ``_spread_build``)."""
+    first days (``DepartmentReach``); returns how many customers the campaign reached first."""
     delivery, moment, customers, reach = (
         _table(Delivery),
         _table(Moment),
@@ -512,18 +504,11 @@ def _reach_add(campaign_id: int, low: int, high: int, *, shared: bool = False) -
         """, [campaign_id, campaign_id, low, high], index="customer_id")  # fmt: skip
         # each subtree's first day of each customer in the batch; for a customer known before, the first
         # day the subtree had counted (the rows up to ``low``), NULL if it had not reached them
-        if shared:
-            _temporary(cursor, "ru_first", """
-                SELECT department_id, customer_id, MIN(day) AS first_day FROM ru_spread
-                WHERE campaign_id = %s AND last > %s GROUP BY department_id, customer_id
-            """, [campaign_id, low])  # fmt: skip
-        else:
-            _temporary(cursor, "ru_first", f"""
-                SELECT w.department_id, d.customer_id, MIN(d.day) AS first_day
-                FROM {delivery} d JOIN {moment} m ON m.id = d.moment_id
-                JOIN ru_within w ON w.associate_id = d.associate_id
-                WHERE m.campaign_id = %s AND d.id > %s AND d.id <= %s GROUP BY w.department_id, d.customer_id
-            """, [campaign_id, low, high])  # fmt: skip
+        _temporary(cursor, "ru_first", f"""
+            SELECT w.department_id, d.customer_id, MIN(d.day) AS first_day
+            FROM {delivery} d JOIN {moment} m ON m.id = d.moment_id JOIN ru_within w ON w.associate_id = d.associate_id
+            WHERE m.campaign_id = %s AND d.id > %s AND d.id <= %s GROUP BY w.department_id, d.customer_id
+        """, [campaign_id, low, high])  # fmt: skip
         # what each subtree had counted of the customers known before (one pass over their rows)
         _temporary(cursor, "ru_old", f"""
             SELECT w.department_id, o.customer_id, MIN(o.day) AS was
@@ -623,24 +608,6 @@ def department_base_compute(campaign_id: int) -> None:
 
 
 # --- the run -------------------------------------------------------------------------------------
-def _spread_build(low: int, high: int) -> None:
-    """``ru_spread``, the run's new deliveries (``low``, ``high``] (the floor to the horizon)
-    spread over the subtrees holding their associate, once for the department days and the
-    campaigns: per (department, customer, campaign, day), the last row's id. A bucket that
-    counted up to ``since`` (at or above the floor) takes the groups whose last id is above
-    it: exactly the groups of its rows above ``since``. Kept for the run (not one bucket's
-    transaction), dropped at its end."""
-    delivery, moment = _table(Delivery), _table(Moment)
-    with connection.cursor() as cursor:
-        _drop(cursor, "ru_spread")
-        _temporary(cursor, "ru_spread", f"""
-            SELECT w.department_id, d.customer_id, m.campaign_id, d.day, MAX(d.id) AS last
-            FROM {delivery} d JOIN {moment} m ON m.id = d.moment_id JOIN ({_within_sql()}) w
-                 ON w.associate_id = d.associate_id
-            WHERE d.id > %s AND d.id <= %s GROUP BY w.department_id, d.customer_id, m.campaign_id, d.day
-        """, [low, high])  # fmt: skip
-
-
 def _compute(stat: str, bucket: str) -> None:
     """Bring one bucket up to the run's horizon (call inside its transaction)."""
     upto, floor = _positions(HORIZON), _positions(FLOOR)
@@ -664,24 +631,16 @@ def rollups_refresh(*, progress: Callable[[str, str], None] | None = None) -> di
     _positions_set(HORIZON, horizon)
     clicks_mark(upto=horizon["clicks"])
     live_campaigns_mark()
-    floor = _positions(FLOOR)["deliveries"]
-    publication_days_mark(low=floor, high=horizon["deliveries"])
-    adding = RollupMark.objects.filter(stat__in=(DEPARTMENT_DAY, CAMPAIGN), rebuild=False).exists()
-    try:
-        if adding:
-            _spread_build(floor, horizon["deliveries"])
-        for stat in STATS:
-            marks = RollupMark.objects.filter(stat=stat).order_by("bucket").values_list("pk", "bucket", "generation")
-            for pk, bucket, generation in list(marks):
-                with transaction.atomic():
-                    _compute(stat, bucket)
-                    RollupMark.objects.filter(pk=pk, generation=generation).delete()
-                done[stat] += 1
-                if progress:
-                    progress(stat, bucket)
-    finally:
-        with connection.cursor() as cursor:
-            _drop(cursor, "ru_spread")
+    publication_days_mark(low=_positions(FLOOR)["deliveries"], high=horizon["deliveries"])
+    for stat in STATS:
+        marks = list(RollupMark.objects.filter(stat=stat).order_by("bucket").values_list("pk", "bucket", "generation"))
+        for pk, bucket, generation in marks:
+            with transaction.atomic():
+                _compute(stat, bucket)
+                RollupMark.objects.filter(pk=pk, generation=generation).delete()
+            done[stat] += 1
+            if progress:
+                progress(stat, bucket)
     # Every bucket with facts up to the horizon was marked by them and has now counted them.
     _positions_set(FLOOR, horizon)
     return done
