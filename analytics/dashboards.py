@@ -118,12 +118,9 @@ def units_for(*, user, filters: Filters) -> list[Department] | None:
     scope = directory_scope(user=user)
     if scope.everything:
         return None
-    cached = getattr(user, "_dashboard_units", None)  # read once per request, like the scope itself
-    if cached is None:
-        paths = sorted(scope.department_paths)
-        tops = [p for p in paths if not any(p != q and p.startswith(q) for q in paths)]
-        cached = user._dashboard_units = list(Department.objects.filter(path__in=tops).order_by("path"))
-    return cached
+    # the scope read the managed departments with their paths: no query here
+    paths = scope.department_paths
+    return [d for d in scope.departments if not any(d.path != q and d.path.startswith(q) for q in paths)]
 
 
 def _associates_of(units: list[Department] | None) -> QuerySet[Associate] | None:
@@ -539,7 +536,9 @@ def readiness_columns() -> list[Column]:
     ]
 
 
-def _readiness_sql(*, associates: QuerySet[Associate], kind: str, limit: int) -> tuple[str, list]:
+def _readiness_sql(*, associates: QuerySet[Associate], kind: str | None, limit: int) -> tuple[str, list]:
+    """The accounts of one kind to fix, or (``kind=None``) of any kind, with their contacts
+    (counted for the unverified only when ``kind`` is None: only they lose customers)."""
     associate, contact, department = _table_name(Associate), _table_name(Contact), _table_name(Department)
     associates = Associate.objects.all() if associates is None else associates
     scope_sql, scope_params = associates.filter(is_active=True).values("pk").query.sql_with_params()
@@ -547,7 +546,11 @@ def _readiness_sql(*, associates: QuerySet[Associate], kind: str, limit: int) ->
         "unverified": "NOT a.is_verified",
         "no_photo": "(a.avatar IS NULL OR a.avatar = '')",
         "near_limit": "NOT a.is_verified",
+        None: "(NOT a.is_verified OR a.avatar IS NULL OR a.avatar = '')",
     }[kind]
+    counted = f"(SELECT COUNT(*) FROM {contact} c WHERE c.associate_id = a.id AND c.is_active)"
+    if kind is None:
+        counted = f"CASE WHEN a.is_verified THEN 0 ELSE {counted} END"
     having = ""
     params = [limit, *scope_params]
     if kind == "near_limit":
@@ -558,7 +561,7 @@ def _readiness_sql(*, associates: QuerySet[Associate], kind: str, limit: int) ->
     sql = f"""
         SELECT * FROM (
             SELECT a.name AS name, a.userid AS key, d.name AS department,
-                   (SELECT COUNT(*) FROM {contact} c WHERE c.associate_id = a.id AND c.is_active) AS contacts,
+                   {counted} AS contacts,
                    CASE WHEN a.is_verified THEN 1 ELSE 0 END AS verified,
                    CASE WHEN a.avatar IS NULL OR a.avatar = '' THEN 0 ELSE 1 END AS photo,
                    %s AS reach_limit
@@ -587,15 +590,19 @@ def readiness(*, user, filters: Filters, kind: str, query) -> Readiness:
     """Accounts to fix, with the customers they cost: 4 queries (counts, then one page)."""
     limit = RulesBook().on(timezone.localdate()).unverified_reach_limit
     associates = _associates_of(units_for(user=user, filters=filters))
-    summary = {}
-    for name in READINESS_KINDS:
-        sql, params = _readiness_sql(associates=associates, kind=name, limit=limit)
-        summary[name] = _fetch(f"SELECT COUNT(*) AS n, SUM(lost) AS lost FROM ({sql}) z", params)[0]
+    # The three counts in one pass over the accounts to fix (each associate's contacts counted once).
+    sql, params = _readiness_sql(associates=associates, kind=None, limit=limit)
+    counts = _fetch(f"""SELECT COUNT(*) FILTER (WHERE verified = 0) AS unverified,
+                              SUM(lost) FILTER (WHERE verified = 0) AS lost,
+                              COUNT(*) FILTER (WHERE photo = 0) AS no_photo,
+                              COUNT(*) FILTER (WHERE verified = 0 AND contacts >= %s AND contacts <= %s) AS near_limit
+                       FROM ({sql}) z""", [int(limit * NEAR_SHARE), limit, *params])[0]  # fmt: skip
+    summary = {name: {"n": counts[name] or 0} for name in READINESS_KINDS}
     result = Readiness(
         unverified=summary["unverified"]["n"],
         no_photo=summary["no_photo"]["n"],
         near_limit=summary["near_limit"]["n"],
-        customers_lost=summary["unverified"]["lost"] or 0,
+        customers_lost=counts["lost"] or 0,
         limit=limit,
     )
     columns = readiness_columns()
@@ -683,13 +690,12 @@ def campaigns_overview(*, user) -> list[dict]:
                       base=Sum("customers", filter=Q(day__isnull=True)))
         ):  # fmt: skip
             totals[line["campaign_id"]] = {"customers": line["reached"], "contacts": line["base"]}
-    tasks = PublishTask.objects.filter(moment__campaign_id__in=ids)
+    # Published tasks from the per-associate roll-up (as the campaign's funnel), not every task.
+    rolled = CampaignAssociate.objects.filter(campaign_id__in=ids)
     if units is not None:
-        tasks = tasks.filter(associate__in=_associates_of(units))
+        rolled = rolled.filter(associate__in=_associates_of(units))
     published = dict(
-        tasks.values("moment__campaign_id")
-        .annotate(n=Count("pk", filter=Q(state=PublishTask.State.PUBLISHED)), of=Count("pk"))
-        .values_list("moment__campaign_id", "n")
+        rolled.values("campaign_id").annotate(n=Sum("published")).values_list("campaign_id", "n")
     ) if ids else {}  # fmt: skip
     lines = []
     for campaign in campaigns:

@@ -249,6 +249,9 @@ class Contact(models.Model):
             # Serves "contacts who came through a channel code" (campaigns.channels.new_contacts_by_campaign,
             # the dashboards' new contacts): few contacts carry a state, so the index stays small.
             models.Index(fields=["state", "associate"], condition=~Q(state=""), name="contact_channel_state"),
+            # Serves "how many active contacts an associate has" as an index-only count (the dashboards'
+            # readiness, associate pages): without it each count reads the associate's rows from the heap.
+            models.Index(fields=["associate"], condition=Q(is_active=True), name="contact_active_associate"),
         ]
 
     def __str__(self) -> str:

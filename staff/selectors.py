@@ -10,7 +10,7 @@ scope is a 404 (``*_get_for_user``).
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
@@ -25,6 +25,9 @@ from staff.roles import ROLES_WITH_FULL_SCOPE
 class DirectoryScope:
     everything: bool
     department_paths: tuple[str, ...] = ()
+    # The managed departments themselves, read with their paths (pages that start from the
+    # user's top departments need no second query); not part of the scope's identity.
+    departments: tuple[Department, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_empty(self) -> bool:
@@ -41,8 +44,11 @@ def directory_scope(*, user) -> DirectoryScope:
     elif user.is_superuser or user.groups.filter(name__in=ROLES_WITH_FULL_SCOPE).exists():
         scope = DirectoryScope(everything=True)
     else:
-        paths = ManagerAssignment.objects.filter(user=user).values_list("department__path", flat=True)
-        scope = DirectoryScope(everything=False, department_paths=tuple(sorted(set(paths))))
+        departments = {a.department.path: a.department for a in
+                       ManagerAssignment.objects.filter(user=user).select_related("department")}  # fmt: skip
+        paths = tuple(sorted(departments))
+        scope = DirectoryScope(everything=False, department_paths=paths,
+                               departments=tuple(departments[p] for p in paths))  # fmt: skip
     user._directory_scope = scope
     return scope
 

@@ -7,7 +7,8 @@ import datetime as dt
 
 from django import template
 from django.utils.formats import date_format, number_format
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 register = template.Library()
@@ -41,6 +42,10 @@ def page_url(context, page: int) -> str:
 
 @register.simple_tag
 def cell(row: dict, column) -> str:
+    return _cell(row, column)
+
+
+def _cell(row: dict, column) -> str:
     value = row.get(column.key)
     if column.kind == "rate":
         return format_html("{}%", number_format(round((value or 0) * 100, 1), decimal_pos=1))
@@ -53,6 +58,19 @@ def cell(row: dict, column) -> str:
     if value is None:
         return "0" if column.numeric else ""
     return str(value)
+
+
+@register.simple_tag
+def body_rows(columns, rows, empty: str) -> str:
+    """A table's ``<tbody>`` rows (each cell as ``cell`` formats it), built in one pass:
+    a page of 50 rows × 18 columns through the template engine's loops and tags cost more
+    than the page's queries."""
+    heads = [(format_html('<td class="{}" data-col="{}">', "num" if c.numeric else "", c.key), c) for c in columns]
+    lines = ["<tr>" + "".join(f"{head}{conditional_escape(_cell(row, c))}</td>" for head, c in heads) + "</tr>"
+             for row in rows]  # fmt: skip
+    if not lines:
+        return format_html('<tr><td colspan="{}" class="empty">{}</td></tr>', len(columns), empty)
+    return mark_safe("\n".join(lines))  # noqa: S308 - every cell went through conditional_escape
 
 
 @register.filter

@@ -333,3 +333,51 @@ def test_every_page_runs_the_same_queries_with_more_data(results):
     rollups.rollups_refresh()
     forecast.forecast_snapshot_create(campaign=results["campaign"])
     assert counts() == before
+
+
+# Each page's queries: the session, the user, the two permission lookups and the role check, then
+# the page's own (a manager's scope adds the ManagerAssignment lookup, with the departments).
+PAGE_QUERIES = {
+    "index": (8, 9),
+    "campaign": (12, 12),
+    "leaderboard-associate": (8, 9),
+    "leaderboard-store": (8, 9),
+    "edited": (9, 10),
+    "forecast": (9, 10),
+    "readiness": (9, 10),
+    "associate": (11, 12),
+    "customers": (6, 7),
+    "customer": (10, 11),
+}
+
+
+def test_each_page_runs_a_fixed_number_of_queries(results):
+    """The admin's and the manager's count of every page, the same on every request: a new
+    query per request (a scope or permission read twice, a per-row lookup) fails here."""
+    campaign = results["campaign"].public_id
+    board = reverse("dashboards:leaderboard", args=[campaign])
+    pages = {
+        "index": reverse("dashboards:index"),
+        "campaign": results["url"],
+        "leaderboard-associate": board + "?by=associate",
+        "leaderboard-store": board + "?by=store",
+        "edited": reverse("dashboards:edited", args=[campaign]),
+        "forecast": reverse("dashboards:forecast", args=[campaign]),
+        "readiness": reverse("dashboards:readiness"),
+        "associate": reverse("dashboards:associate", args=[results["lily"].userid]),
+        "customers": reverse("dashboards:customers") + "?q=a",
+        "customer": reverse("dashboards:customer", args=["wm-anna"]),
+    }
+    seen = {}
+    for name, path in pages.items():
+        for who in ("admin", "manager"):
+            counts = []
+            for _ in range(2):
+                with CaptureQueriesContext(connection) as queries:
+                    assert results[who].get(path).status_code == 200, (name, who)
+                counts.append(len(queries))
+            seen[name, who] = counts
+    expected = {
+        (name, who): [PAGE_QUERIES[name][i]] * 2 for name in pages for i, who in enumerate(("admin", "manager"))
+    }
+    assert seen == expected
