@@ -86,11 +86,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve_sandbox(url: str, port: int) -> subprocess.Popen:
+def serve_sandbox(url: str, port: int, *, threads: int = 2) -> subprocess.Popen:
+    """gunicorn serving the sandbox: 2 workers (the cores), ``threads`` each (calls waiting on
+    PostgreSQL overlap)."""
     env = {**os.environ, "DATABASE_URL": url, "WECOM_SANDBOX": "1", "DEBUG": "0"}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "moments_admin.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "2", "--log-level", "warning"],
+         "--threads", str(threads), "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip
     for _ in range(100):

@@ -81,7 +81,8 @@ def main() -> None:
     budget = Budget(rate=DEFAULT_BUDGET.rate * scale, burst=max(1.0, DEFAULT_BUDGET.burst * scale))
     limiter = LocalTokenBucket()
     port = free_port()
-    server = serve_sandbox(url, port)
+    threads = max(2, -(-concurrency // 2))  # 2 workers: a thread per fetcher
+    server = serve_sandbox(url, port, threads=threads)
     calls = {"n": 0}
 
     def count_calls(request):
@@ -114,7 +115,8 @@ def main() -> None:
     copy_s, counts = copy_baseline(models)
 
     rows = sum(counts.values())
-    print(f"sync run: {run.status}, {sync_calls:,} HTTP calls to the sandbox, {concurrency} chunks at once")
+    print(f"sync run: {run.status}, {sync_calls:,} HTTP calls to the sandbox, {concurrency} chunks at once "
+          f"(the sandbox: gunicorn, 2 workers × {threads} threads)")  # fmt: skip
     print("rows: " + ", ".join(f"{table.removeprefix('staff_')} {count:,}" for table, count in counts.items()))
     report("directory sync over HTTP", sync_s, "plain COPY of the same rows", copy_s, rows)
     floor = sync_calls / rate * 60
