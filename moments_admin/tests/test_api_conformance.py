@@ -194,9 +194,6 @@ def test_the_errors_answer_what_the_schema_documents(api_world):
     call(api_world, "GET", "/api/v1/analytics/associates/{userid}/slots/", status=400, path_parameters=lily,
          query={"start": "20270210"})  # fmt: skip
     call(api_world, "POST", "/api/v1/analytics/forecast/", status=400, body={"moments": [""]})
-
-
-def test_a_body_is_json_with_json_types(api_world):
     # The forecast is asked for and followed (issue #19): 202 with the job, which answers once done.
     draft = {"public_id": str(api_world.draft.public_id)}
     call(api_world, "POST", "/api/v1/analytics/forecast/campaigns/{public_id}/job/", status=202, path_parameters=draft)
@@ -210,6 +207,9 @@ def test_a_body_is_json_with_json_types(api_world):
     done = call(api_world, "GET", "/api/v1/analytics/forecast/jobs/{public_id}/", status=200,
                 path_parameters={"public_id": chosen["public_id"]}).json()  # fmt: skip
     assert done["state"] == "done" and done["forecast"]["variants"]
+
+
+def test_a_body_is_json_with_json_types(api_world):
     """A form body could not carry the lists and nulls; DRF's fields turned 5 into "5" and "5" into 5."""
     form = call(api_world, "POST", "/api/v1/campaigns/", status=415, body={"name": "x"},
                 media_type="application/x-www-form-urlencoded")  # fmt: skip
